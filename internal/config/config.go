@@ -1,0 +1,223 @@
+// Package config holds pgherd's configuration: the types that mirror the YAML
+// file, loading with ${VAR} expansion and environment overrides, defaults,
+// validation with the key path in every error, and redaction of secrets.
+package config
+
+import (
+	"github.com/pgherd/pgherd/internal/access"
+)
+
+// Config is the whole configuration. Build it with [Load] or [Parse], which
+// fill defaults and validate; a Config built by hand must go through
+// [Config.Validate] before use.
+type Config struct {
+	Server Server `yaml:"server"`
+	Log    Log    `yaml:"log"`
+	// Auth is the server-wide authentication default. An endpoint's own Auth
+	// replaces it entirely.
+	Auth *Auth `yaml:"auth,omitempty"`
+	// Endpoints maps an endpoint name (also its URL path segment and default
+	// tool prefix) to its database.
+	Endpoints map[string]*Endpoint `yaml:"endpoints"`
+}
+
+// Transport names how the process talks to clients.
+type Transport string
+
+// Transports.
+const (
+	TransportHTTP  Transport = "http"  // Streamable HTTP plus legacy HTTP+SSE
+	TransportStdio Transport = "stdio" // one endpoint on stdin/stdout
+)
+
+// SessionMode chooses how Streamable HTTP treats sessions.
+type SessionMode string
+
+// Session modes.
+const (
+	// Stateless serves every request on its own (protocol 2026-07-28 and the
+	// older revisions without Mcp-Session-Id); any replica answers any request.
+	Stateless SessionMode = "stateless"
+	// Stateful issues Mcp-Session-Id and binds each session to its user.
+	Stateful SessionMode = "stateful"
+)
+
+// Server configures the HTTP listener and the process.
+type Server struct {
+	Host string `yaml:"host"` // default 127.0.0.1
+	Port int    `yaml:"port"` // default 8000
+	// Transport is http (default) or stdio; TRANSPORT_MODE / MCP_TRANSPORT
+	// override it ("sse" and "streamable-http" mean http).
+	Transport   Transport   `yaml:"transport"`
+	SessionMode SessionMode `yaml:"session_mode"` // default stateless
+	// SessionTimeout closes idle stateful sessions; default 30m.
+	SessionTimeout Duration `yaml:"session_timeout"`
+	// MaxBodyBytes caps a request body (413 beyond it); default 4 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// AllowedOrigins are extra browser origins (scheme://host[:port]) allowed
+	// to call MCP paths; requests with any other cross-origin Origin get 403.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// ShutdownTimeout bounds how long in-flight calls may finish after
+	// SIGTERM; default 15s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// PublicURL is the externally visible base URL (https://mcp.example.com);
+	// endpoint URLs and JWT audiences derive from it. Default
+	// http://HOST:PORT.
+	PublicURL string `yaml:"public_url"`
+	// StartDegraded starts even when a database is unreachable, with that
+	// endpoint reported not ready, instead of failing start-up.
+	StartDegraded bool `yaml:"start_degraded"`
+}
+
+// Log configures the process log (always on stderr).
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn, error
+	Format string `yaml:"format"` // json (default) or text
+}
+
+// Endpoint is one database and how it is served.
+type Endpoint struct {
+	// Name is the map key; set by Load, not read from YAML.
+	Name string `yaml:"-"`
+	// DatabaseURI is the connection URI (postgres://…); required unless every
+	// tenant has its own or auth mode is database_login.
+	DatabaseURI Secret `yaml:"database_uri"`
+	// AccessMode decides the tool set and what SQL may do; default user_ro.
+	AccessMode access.Mode `yaml:"access_mode"`
+	// Endpoint true (default) serves the database at /{name}/mcp; false
+	// composes its prefixed tools into the main /mcp endpoint.
+	Endpoint *bool `yaml:"endpoint"`
+	// Prefix is prepended to tool names (prefix_execute_sql); default Name.
+	Prefix      string `yaml:"prefix"`
+	Description string `yaml:"description,omitempty"`
+	Pool        Pool   `yaml:"pool"`
+	Limits      Limits `yaml:"limits"`
+	// Auth replaces the server-wide Auth for this endpoint when set.
+	Auth *Auth `yaml:"auth,omitempty"`
+	// Tenants gives tenants their own database credentials (own pool).
+	Tenants map[string]*Tenant `yaml:"tenants,omitempty"`
+	// TenantSettings are set with set_config(name, value, true) before every
+	// statement; "{tenant}" and "{user}" in values are replaced by the caller's
+	// verified identity.
+	TenantSettings map[string]string `yaml:"tenant_settings,omitempty"`
+}
+
+// Served reports whether the endpoint has its own /{name}/mcp path.
+func (e *Endpoint) Served() bool { return e.Endpoint == nil || *e.Endpoint }
+
+// Tenant is one tenant's database identity on an endpoint.
+type Tenant struct {
+	// DatabaseURI connects as the tenant's own login role (the strong
+	// boundary). Exclusive with Role.
+	DatabaseURI Secret `yaml:"database_uri,omitempty"`
+	// Role is SET ROLE'd (transaction-local) on the endpoint's pool; allowed
+	// only where the SQL validator runs (not admin_rw).
+	Role string `yaml:"role,omitempty"`
+}
+
+// Pool configures an endpoint's connection pool.
+type Pool struct {
+	MaxConns        int32    `yaml:"max_conns"`          // default 10
+	MinConns        int32    `yaml:"min_conns"`          // default 0
+	AcquireTimeout  Duration `yaml:"acquire_timeout"`    // default 5s
+	MaxConnLifetime Duration `yaml:"max_conn_lifetime"`  // default 1h
+	MaxConnIdleTime Duration `yaml:"max_conn_idle_time"` // default 10m
+}
+
+// Limits bound what one call may cost.
+type Limits struct {
+	StatementTimeout         Duration `yaml:"statement_timeout"`                   // default 30s
+	LockTimeout              Duration `yaml:"lock_timeout"`                        // default 5s
+	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_session_timeout"` // default 60s
+	MaxRows                  int      `yaml:"max_rows"`                            // default 1000
+	MaxResultBytes           int64    `yaml:"max_result_bytes"`                    // default 4 MiB
+	// MaxConcurrentCalls bounds database work per endpoint (per tenant when
+	// tenants are configured); default: the pool's max_conns.
+	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
+}
+
+// AuthMode names how requests are authenticated.
+type AuthMode string
+
+// Authentication modes.
+const (
+	AuthNone          AuthMode = "none"           // loopback or stdio only
+	AuthAPIKey        AuthMode = "api_key"        // Authorization: Bearer KEY (or bare KEY)
+	AuthJWT           AuthMode = "jwt"            // Authorization: Bearer JWT
+	AuthDatabaseLogin AuthMode = "database_login" // Authorization: Basic (PostgreSQL verifies)
+)
+
+// Auth configures authentication (server-wide or per endpoint).
+type Auth struct {
+	Mode AuthMode `yaml:"mode"` // default none
+	// Required: a request without Authorization is rejected (401). When
+	// false it runs as Anonymous (if set). REQUIRE_AUTH_HEADER overrides it.
+	// Default true.
+	Required *bool     `yaml:"required"`
+	APIKeys  []*APIKey `yaml:"api_keys,omitempty"`
+	JWT      *JWT      `yaml:"jwt,omitempty"`
+	// DatabaseLogin tunes mode database_login.
+	DatabaseLogin *DatabaseLogin `yaml:"database_login,omitempty"`
+	// Anonymous is the identity of requests without Authorization when
+	// Required is false; nil means such requests are rejected anyway.
+	Anonymous *Identity `yaml:"anonymous,omitempty"`
+	// AuthorizationServers are listed in the RFC 9728 protected-resource
+	// metadata of each endpoint.
+	AuthorizationServers []string `yaml:"authorization_servers,omitempty"`
+}
+
+// IsRequired reports the effective value of Required (default true).
+func (a *Auth) IsRequired() bool { return a == nil || a.Required == nil || *a.Required }
+
+// Identity is a fixed caller identity (anonymous requests, stdio).
+type Identity struct {
+	Tenant string   `yaml:"tenant"`
+	User   string   `yaml:"user"`
+	Scopes []string `yaml:"scopes,omitempty"`
+}
+
+// APIKey is one accepted API key.
+type APIKey struct {
+	Name string `yaml:"name"`
+	// KeyHash is "sha256:<64 hex>" of the key (pgherd hash-key prints it).
+	KeyHash string `yaml:"key_hash,omitempty"`
+	// Key is a plain key, accepted only as a whole ${ENV} reference; it is
+	// hashed at load and never kept.
+	Key    Secret `yaml:"key,omitempty"`
+	Tenant string `yaml:"tenant"`
+	// Endpoints the key may use; empty means all.
+	Endpoints []string `yaml:"endpoints,omitempty"`
+	// Scopes granted (also tool tags: read, write, admin); empty means all.
+	Scopes []string `yaml:"scopes,omitempty"`
+	// Tools limits the key to these tools (unprefixed names or tags read,
+	// write, admin); empty means all its scopes allow.
+	Tools []string `yaml:"tools,omitempty"`
+}
+
+// JWT configures bearer JWT verification.
+type JWT struct {
+	Issuer string `yaml:"issuer"` // required; iss must equal it
+	// Audience the token's aud must contain; default each endpoint's
+	// canonical URL (server.public_url + /{name}/mcp).
+	Audience      string   `yaml:"audience,omitempty"`
+	JWKSURL       string   `yaml:"jwks_url,omitempty"`
+	PublicKeyFile string   `yaml:"public_key_file,omitempty"`
+	HS256Secret   Secret   `yaml:"hs256_secret,omitempty"`
+	Algorithms    []string `yaml:"algorithms,omitempty"`   // default from the key source
+	TenantClaim   string   `yaml:"tenant_claim,omitempty"` // default "tenant"
+	UserClaim     string   `yaml:"user_claim,omitempty"`   // default "sub"
+	// Leeway tolerated on exp/nbf/iat; default 30s, at most 5m.
+	Leeway Duration `yaml:"leeway,omitempty"`
+	// JWKSRefreshInterval is the least time between JWKS refreshes triggered
+	// by an unknown kid; default 5m.
+	JWKSRefreshInterval Duration `yaml:"jwks_refresh_interval,omitempty"`
+}
+
+// DatabaseLogin tunes authentication by PostgreSQL credentials.
+type DatabaseLogin struct {
+	MaxPools        int      `yaml:"max_pools"`         // default 100 (LRU beyond)
+	PoolIdleTimeout Duration `yaml:"pool_idle_timeout"` // default 5m
+	FailureCacheTTL Duration `yaml:"failure_cache_ttl"` // default 30s
+	// FailuresPerMinute limits failed logins per client address; default 10.
+	FailuresPerMinute int `yaml:"failures_per_minute"`
+}

@@ -1,0 +1,443 @@
+// Package localpg starts and stops a throwaway PostgreSQL cluster from the
+// server binaries installed on the machine. The demo and the tests use it; it
+// is not meant for data anyone wants to keep.
+//
+// A cluster lives in a fresh temporary directory (data, Unix socket and log),
+// listens on 127.0.0.1 on a free port, authenticates TCP connections with
+// SCRAM and a random superuser password, and preloads pg_stat_statements.
+// Stop shuts the server down and removes the directory.
+//
+// PostgreSQL refuses to run as root. When the current process is root, the
+// cluster runs as the "postgres" system user (override with Options.RunAs).
+package localpg
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Superuser is the name of the cluster's superuser.
+const Superuser = "postgres"
+
+// Options configure [Start]. The zero value is ready to use.
+type Options struct {
+	// BinDir holds initdb and postgres. Empty means: $PGHERD_PG_BINDIR, then
+	// `pg_config --bindir`, then the newest /usr/lib/postgresql/*/bin.
+	BinDir string
+	// Port to listen on; zero picks a free one.
+	Port int
+	// RunAs is the system user that owns and runs the cluster when the
+	// current process is root. Empty means "postgres".
+	RunAs string
+	// Settings are extra postgresql.conf lines (name → value, quoted as needed).
+	Settings map[string]string
+	// Logger receives lifecycle messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Cluster is a running throwaway PostgreSQL server.
+type Cluster struct {
+	dir      string
+	port     int
+	password string
+	binDir   string
+	version  int
+	hypopg   bool
+	logger   *slog.Logger
+
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when the postgres process has exited
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start initialises a new cluster in a temporary directory and starts it.
+// It returns once the server accepts connections. On error nothing is left
+// behind.
+func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	binDir, err := FindBinDir(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	cred, owner, err := runAs(opts.RunAs)
+	if err != nil {
+		return nil, err
+	}
+
+	dir, err := os.MkdirTemp("", "pgherd-pg-")
+	if err != nil {
+		return nil, fmt.Errorf("creating cluster directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if owner != nil {
+		if err := os.Chown(dir, owner.uid, owner.gid); err != nil {
+			return nil, fmt.Errorf("giving %s to user %s: %w", dir, owner.name, err)
+		}
+	}
+
+	c := &Cluster{dir: dir, binDir: binDir, password: rand.Text(), logger: logger, exited: make(chan struct{})}
+	if c.version, err = serverVersion(binDir); err != nil {
+		return nil, err
+	}
+	if err := c.initdb(ctx, cred); err != nil {
+		return nil, err
+	}
+	c.port = opts.Port
+	if c.port == 0 {
+		if c.port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.writeConf(opts.Settings); err != nil {
+		return nil, err
+	}
+	if err := c.start(ctx, cred); err != nil {
+		return nil, err
+	}
+	if err := c.probe(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	logger.Info("local postgres started", "port", c.port, "version", c.version, "dir", dir, "hypopg", c.hypopg)
+	return c, nil
+}
+
+// Port is the TCP port the cluster listens on (127.0.0.1).
+func (c *Cluster) Port() int { return c.port }
+
+// Version is the server's major version, e.g. 15.
+func (c *Cluster) Version() int { return c.version }
+
+// HasHypoPG reports whether the hypopg extension is installed for this server.
+func (c *Cluster) HasHypoPG() bool { return c.hypopg }
+
+// Dir is the cluster's temporary directory.
+func (c *Cluster) Dir() string { return c.dir }
+
+// LogFile is the server's log file.
+func (c *Cluster) LogFile() string { return filepath.Join(c.dir, "postgres.log") }
+
+// URI returns a superuser connection URI for database db over TCP.
+func (c *Cluster) URI(db string) string {
+	return URI(Superuser, c.password, c.port, db)
+}
+
+// URI builds a connection URI for user on 127.0.0.1:port, database db.
+func URI(user, password string, port int, db string) string {
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(user, password),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Path:     "/" + db,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
+}
+
+// CreateDatabase creates database name, owned by the superuser.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.URI("postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting to local postgres: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("creating database %q: %w", name, err)
+	}
+	return nil
+}
+
+// Stop shuts the server down (fast shutdown, then kill after 10s) and removes
+// the cluster directory. It is safe to call more than once.
+func (c *Cluster) Stop() error {
+	c.stopOnce.Do(func() {
+		if c.cmd != nil && c.cmd.Process != nil {
+			c.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+			select {
+			case <-c.exited:
+			case <-time.After(10 * time.Second):
+				c.cmd.Process.Kill()
+				<-c.exited
+			}
+		}
+		c.stopErr = os.RemoveAll(c.dir)
+		c.logger.Info("local postgres stopped", "port", c.port)
+	})
+	return c.stopErr
+}
+
+func (c *Cluster) initdb(ctx context.Context, cred *syscall.Credential) error {
+	pwfile := filepath.Join(c.dir, "pwfile")
+	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o644); err != nil {
+		return fmt.Errorf("writing password file: %w", err)
+	}
+	defer os.Remove(pwfile)
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "initdb"),
+		"-D", filepath.Join(c.dir, "data"),
+		"-U", Superuser,
+		"--pwfile", pwfile,
+		"--auth-local=trust",
+		"--auth-host=scram-sha-256",
+		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = c.dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("initdb: %w\n%s", err, tail(string(out), 20))
+	}
+	return nil
+}
+
+func (c *Cluster) writeConf(extra map[string]string) error {
+	settings := map[string]string{
+		"listen_addresses":           "'127.0.0.1'",
+		"port":                       strconv.Itoa(c.port),
+		"unix_socket_directories":    quote(c.dir),
+		"max_connections":            "300",
+		"shared_buffers":             "'64MB'",
+		"fsync":                      "off",
+		"synchronous_commit":         "off",
+		"full_page_writes":           "off",
+		"shared_preload_libraries":   "'pg_stat_statements'",
+		"pg_stat_statements.track":   "all",
+		"track_io_timing":            "on",
+		"log_min_messages":           "warning",
+		"log_min_error_statement":    "panic",
+		"dynamic_shared_memory_type": "posix",
+	}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("\n# written by pgherd localpg\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s = %s\n", k, settings[k])
+	}
+	f, err := os.OpenFile(filepath.Join(c.dir, "data", "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("writing postgresql.conf: %w", err)
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		f.Close()
+		return fmt.Errorf("writing postgresql.conf: %w", err)
+	}
+	return f.Close()
+}
+
+func (c *Cluster) start(ctx context.Context, cred *syscall.Credential) error {
+	logf, err := os.OpenFile(c.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening server log: %w", err)
+	}
+	if cred != nil {
+		os.Chown(c.LogFile(), int(cred.Uid), int(cred.Gid))
+	}
+	// Not CommandContext: the server outlives the start-up context and is
+	// stopped by Stop.
+	cmd := exec.Command(filepath.Join(c.binDir, "postgres"), "-D", filepath.Join(c.dir, "data"))
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	// Own process group, so a terminal's Ctrl-C reaches pgherd (which stops
+	// the server in order) and not postgres directly.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("starting postgres: %w", err)
+	}
+	c.cmd = cmd
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(c.exited)
+	}()
+
+	// Wait for the postmaster to report "ready" in postmaster.pid.
+	pidfile := filepath.Join(c.dir, "data", "postmaster.pid")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if ready(pidfile) {
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return fmt.Errorf("postgres exited during start-up:\n%s", c.logTail())
+		case <-ctx.Done():
+			c.Stop()
+			return fmt.Errorf("waiting for postgres to start: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.Stop()
+			return fmt.Errorf("postgres did not become ready within 60s:\n%s", c.logTail())
+		}
+	}
+}
+
+// probe connects once, confirming the superuser password works, and records
+// which optional extensions are available.
+func (c *Cluster) probe(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.URI("postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting to local postgres: %w\n%s", err, c.logTail())
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'hypopg')").Scan(&c.hypopg)
+	if err != nil {
+		return fmt.Errorf("probing local postgres: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) logTail() string {
+	data, _ := os.ReadFile(c.LogFile())
+	return tail(string(data), 20)
+}
+
+// ready reports whether postmaster.pid says the server accepts connections
+// (line 8, PM_STATUS_READY).
+func ready(pidfile string) bool {
+	f, err := os.Open(pidfile)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for i := 1; s.Scan(); i++ {
+		if i == 8 {
+			return strings.TrimSpace(s.Text()) == "ready"
+		}
+	}
+	return false
+}
+
+// FindBinDir returns the directory holding initdb and postgres, trying
+// dir, $PGHERD_PG_BINDIR, `pg_config --bindir` and /usr/lib/postgresql/*/bin
+// (newest first).
+func FindBinDir(dir string) (string, error) {
+	var tried []string
+	try := func(d string) bool {
+		if d == "" {
+			return false
+		}
+		tried = append(tried, d)
+		_, err1 := os.Stat(filepath.Join(d, "initdb"))
+		_, err2 := os.Stat(filepath.Join(d, "postgres"))
+		return err1 == nil && err2 == nil
+	}
+	if try(dir) {
+		return dir, nil
+	}
+	if try(os.Getenv("PGHERD_PG_BINDIR")) {
+		return os.Getenv("PGHERD_PG_BINDIR"), nil
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); try(d) {
+			return d, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(matches, func(i, j int) bool { return versionOf(matches[i]) > versionOf(matches[j]) })
+	for _, d := range matches {
+		if try(d) {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("PostgreSQL server binaries (initdb, postgres) not found (tried %s); "+
+		"install them (Debian: apt-get install postgresql-15) or set PGHERD_PG_BINDIR", strings.Join(tried, ", "))
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+func serverVersion(binDir string) (int, error) {
+	out, err := exec.Command(filepath.Join(binDir, "postgres"), "--version").Output()
+	if err != nil {
+		return 0, fmt.Errorf("running postgres --version: %w", err)
+	}
+	// "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+	fields := strings.Fields(string(out))
+	if len(fields) < 3 {
+		return 0, fmt.Errorf("unexpected postgres --version output %q", out)
+	}
+	major, _, _ := strings.Cut(fields[2], ".")
+	v, err := strconv.Atoi(major)
+	if err != nil {
+		return 0, fmt.Errorf("unexpected postgres --version output %q", out)
+	}
+	return v, nil
+}
+
+type owner struct {
+	name     string
+	uid, gid int
+}
+
+// runAs returns the credential to run the server with: nil when the current
+// process is not root, the named user's otherwise.
+func runAs(name string) (*syscall.Credential, *owner, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil, nil
+	}
+	if name == "" {
+		name = "postgres"
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("PostgreSQL cannot run as root and system user %q was not found: "+
+			"create it (useradd --system %s) or run as a non-root user", name, name)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, &owner{name, uid, gid}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
