@@ -87,11 +87,12 @@ type Endpoint struct {
 	// Endpoint true (default) serves the database at /{name}/mcp; false
 	// composes its prefixed tools into the main /mcp endpoint.
 	Endpoint *bool `yaml:"endpoint"`
-	// Prefix is prepended to tool names (prefix_execute_sql); default Name.
-	Prefix      string `yaml:"prefix"`
-	Description string `yaml:"description,omitempty"`
-	Pool        Pool   `yaml:"pool"`
-	Limits      Limits `yaml:"limits"`
+	// Prefix is prepended to tool names (prefix_execute_sql); nil means
+	// Name, an explicit "" means no prefix (stdio quick form).
+	Prefix      *string `yaml:"prefix"`
+	Description string  `yaml:"description,omitempty"`
+	Pool        Pool    `yaml:"pool"`
+	Limits      Limits  `yaml:"limits"`
 	// Auth replaces the server-wide Auth for this endpoint when set.
 	Auth *Auth `yaml:"auth,omitempty"`
 	// Tenants gives tenants their own database credentials (own pool).
@@ -104,6 +105,14 @@ type Endpoint struct {
 
 // Served reports whether the endpoint has its own /{name}/mcp path.
 func (e *Endpoint) Served() bool { return e.Endpoint == nil || *e.Endpoint }
+
+// ToolPrefix returns the effective prefix, "" for none.
+func (e *Endpoint) ToolPrefix() string {
+	if e.Prefix == nil {
+		return e.Name
+	}
+	return *e.Prefix
+}
 
 // Tenant is one tenant's database identity on an endpoint.
 type Tenant struct {
