@@ -1,0 +1,3 @@
+// Package pg is pgherd's database layer: one connection pool per database
+// and the safe executor every tool runs through.
+package pg

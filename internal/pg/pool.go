@@ -1,0 +1,350 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults used for zero fields of [PoolOptions] and [Limits].
+const (
+	DefaultMaxConns                 = 10
+	DefaultAcquireTimeout           = 5 * time.Second
+	DefaultMaxConnLifetime          = time.Hour
+	DefaultMaxConnIdleTime          = 10 * time.Minute
+	DefaultMaxMessageBytes          = 64 << 20
+	DefaultApplicationName          = "pgherd"
+	DefaultStatementTimeout         = 30 * time.Second
+	DefaultLockTimeout              = 5 * time.Second
+	DefaultIdleInTransactionTimeout = 60 * time.Second
+	DefaultMaxRows                  = 1000
+	DefaultMaxResultBytes           = 4 << 20
+)
+
+// cleanupTimeout bounds ROLLBACK, closing a connection and the cancel
+// request after a cap, all of which run on a context detached from the
+// caller's (which may already be cancelled).
+const cleanupTimeout = 5 * time.Second
+
+// PoolOptions configures a [Pool]. Every zero field means its default.
+type PoolOptions struct {
+	MaxConns        int32         // default DefaultMaxConns
+	MinConns        int32         // connections kept open even when idle; default 0
+	AcquireTimeout  time.Duration // longest wait for a free connection; default 5s
+	MaxConnLifetime time.Duration // default 1h
+	MaxConnIdleTime time.Duration // default 10m
+
+	// MaxMessageBytes caps one protocol message from the server: one
+	// result row, or one error. A larger message fails the call with
+	// [ErrMessageTooLarge] before its body is read, and the connection is
+	// closed, so one huge value cannot exhaust memory. Default 64 MiB.
+	MaxMessageBytes int
+
+	ApplicationName string // default "pgherd"
+
+	// Limits are the defaults for calls ([TxOptions.Limits] overrides them
+	// field by field). The timeouts are also set as connection run-time
+	// parameters, a backstop for statements outside a transaction.
+	Limits Limits
+
+	Logger *slog.Logger // nil discards
+}
+
+// Limits bound one call. Zero fields mean the pool's value (and, for the
+// pool, the package default).
+type Limits struct {
+	StatementTimeout         time.Duration // default 30s
+	LockTimeout              time.Duration // default 5s
+	IdleInTransactionTimeout time.Duration // default 60s
+	MaxRows                  int           // rows returned per statement; default 1000
+	// MaxResultBytes caps the JSON size of the rows returned per statement
+	// (values as encoded in [Result.Rows], plus separators); default 4 MiB.
+	MaxResultBytes int64
+}
+
+// or fills the zero fields of l from d.
+func (l Limits) or(d Limits) Limits {
+	if l.StatementTimeout == 0 {
+		l.StatementTimeout = d.StatementTimeout
+	}
+	if l.LockTimeout == 0 {
+		l.LockTimeout = d.LockTimeout
+	}
+	if l.IdleInTransactionTimeout == 0 {
+		l.IdleInTransactionTimeout = d.IdleInTransactionTimeout
+	}
+	if l.MaxRows == 0 {
+		l.MaxRows = d.MaxRows
+	}
+	if l.MaxResultBytes == 0 {
+		l.MaxResultBytes = d.MaxResultBytes
+	}
+	return l
+}
+
+var defaultLimits = Limits{
+	StatementTimeout:         DefaultStatementTimeout,
+	LockTimeout:              DefaultLockTimeout,
+	IdleInTransactionTimeout: DefaultIdleInTransactionTimeout,
+	MaxRows:                  DefaultMaxRows,
+	MaxResultBytes:           DefaultMaxResultBytes,
+}
+
+// Pool is one database's connection pool and the safe executor on it. It is
+// safe for concurrent use.
+type Pool struct {
+	name           string
+	pool           *pgxpool.Pool
+	limits         Limits
+	acquireTimeout time.Duration
+	maxConns       int32
+	logger         *slog.Logger
+	types          *typeCache
+	serverVersion  string
+
+	destroyed atomic.Int64 // connections destroyed because they may carry state
+	exhausted atomic.Int64 // acquires that timed out
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+// Connect opens the pool for the database called name (an endpoint name,
+// used in errors and logs), connects once and checks that current_database()
+// is the database the URI names. Errors name the database and the reason,
+// never the password. The pool keeps no reference to ctx.
+func Connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, error) {
+	p, err := connect(ctx, name, uri, opts)
+	if err != nil {
+		if msg := redact(err.Error(), uri); msg != err.Error() {
+			// The password leaked into a driver message: keep the text,
+			// drop the chain that holds it.
+			return nil, errors.New(msg)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, error) {
+	cfg, err := pgxpool.ParseConfig(uri)
+	if err != nil {
+		return nil, fmt.Errorf("database %q: parsing the database URI: %v; check the URI's syntax (postgres://user:password@host:port/dbname)", name, err)
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = DefaultMaxConns
+	}
+	if opts.MinConns < 0 || opts.MinConns > opts.MaxConns {
+		return nil, fmt.Errorf("database %q: min_conns %d must be between 0 and max_conns %d", name, opts.MinConns, opts.MaxConns)
+	}
+	if opts.AcquireTimeout <= 0 {
+		opts.AcquireTimeout = DefaultAcquireTimeout
+	}
+	if opts.MaxConnLifetime <= 0 {
+		opts.MaxConnLifetime = DefaultMaxConnLifetime
+	}
+	if opts.MaxConnIdleTime <= 0 {
+		opts.MaxConnIdleTime = DefaultMaxConnIdleTime
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.ApplicationName == "" {
+		opts.ApplicationName = DefaultApplicationName
+	}
+	opts.Limits = opts.Limits.or(defaultLimits)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+
+	cfg.MaxConns = opts.MaxConns
+	cfg.MinConns = opts.MinConns
+	cfg.MaxConnLifetime = opts.MaxConnLifetime
+	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+
+	cc := cfg.ConnConfig
+	// Trusted internal SQL (Tx.Conn) caches statement descriptions on the
+	// client and uses the unnamed statement: no server-side prepared
+	// statements ever exist on a pooled connection. User SQL never goes
+	// through pgx's query modes (see Tx.Query).
+	cc.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	cc.StatementCacheCapacity = 0
+	cc.MaxProtocolMessageBodyLen = opts.MaxMessageBytes
+	cc.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		// A cancelled context sends a cancel request, so PostgreSQL stops
+		// the statement instead of running on after the socket closes.
+		return &pgconn.CancelRequestContextWatcherHandler{
+			Conn:               c,
+			CancelRequestDelay: 0,
+			DeadlineDelay:      cleanupTimeout,
+		}
+	}
+	if cc.RuntimeParams == nil {
+		cc.RuntimeParams = map[string]string{}
+	}
+	cc.RuntimeParams["application_name"] = opts.ApplicationName
+	cc.RuntimeParams["client_encoding"] = "UTF8"
+	cc.RuntimeParams["statement_timeout"] = millis(opts.Limits.StatementTimeout)
+	cc.RuntimeParams["lock_timeout"] = millis(opts.Limits.LockTimeout)
+	cc.RuntimeParams["idle_in_transaction_session_timeout"] = millis(opts.Limits.IdleInTransactionTimeout)
+
+	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database %q: creating the pool: %w", name, err)
+	}
+	p := &Pool{
+		name:           name,
+		pool:           pool,
+		limits:         opts.Limits,
+		acquireTimeout: opts.AcquireTimeout,
+		maxConns:       opts.MaxConns,
+		logger:         opts.Logger.With("database", name),
+		types:          newTypeCache(maxCachedTypes),
+	}
+	if err := p.check(ctx, cc.Database); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// check connects once and compares current_database() with want.
+func (p *Pool) check(ctx context.Context, want string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.acquireTimeout+p.limits.StatementTimeout)
+	defer cancel()
+	c, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("database %q: connecting: %w", p.name, err)
+	}
+	defer c.Release()
+	var got string
+	if err := c.QueryRow(ctx, "SELECT pg_catalog.current_database()").Scan(&got); err != nil {
+		return fmt.Errorf("database %q: checking the connection: %w", p.name, err)
+	}
+	if want != "" && got != want {
+		return fmt.Errorf("database %q: connected to database %q but the URI names %q; check the URI (a proxy or service file may redirect it)", p.name, got, want)
+	}
+	p.serverVersion = c.Conn().PgConn().ParameterStatus("server_version")
+	return nil
+}
+
+// millis formats d as whole milliseconds for a PostgreSQL setting; a
+// positive d below one millisecond rounds up (zero would disable it).
+func millis(d time.Duration) string {
+	ms := d.Milliseconds()
+	if ms == 0 && d > 0 {
+		ms = 1
+	}
+	return strconv.FormatInt(ms, 10)
+}
+
+// Name returns the name given to Connect.
+func (p *Pool) Name() string { return p.name }
+
+// ServerVersion returns the server's server_version as reported at Connect
+// (for example "17.2 (Debian 17.2-1.pgdg120+1)").
+func (p *Pool) ServerVersion() string { return p.serverVersion }
+
+// Limits returns the pool's default limits, with every default filled in.
+func (p *Pool) Limits() Limits { return p.limits }
+
+// Ping acquires a connection (bounded by AcquireTimeout), runs an empty
+// round trip and returns how long the round trip took.
+func (p *Pool) Ping(ctx context.Context) (time.Duration, error) {
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Release()
+	start := time.Now()
+	if err := c.Ping(ctx); err != nil {
+		return 0, p.dbError("ping", err)
+	}
+	return time.Since(start), nil
+}
+
+// Stats describes a pool at one moment, for readiness and metrics.
+type Stats struct {
+	MaxConns          int32 `json:"max_conns"`
+	TotalConns        int32 `json:"total_conns"`
+	IdleConns         int32 `json:"idle_conns"`
+	AcquiredConns     int32 `json:"acquired_conns"`
+	ConstructingConns int32 `json:"constructing_conns"`
+
+	AcquireCount    int64         `json:"acquire_count"`
+	AcquireDuration time.Duration `json:"acquire_duration_ns"` // total time spent waiting for connections
+	NewConns        int64         `json:"new_conns"`
+	// Destroyed counts connections this package destroyed because they
+	// might carry session state (cancelled, capped or discarded calls).
+	Destroyed int64 `json:"destroyed"`
+	// Exhausted counts acquires that gave up after AcquireTimeout.
+	Exhausted int64 `json:"exhausted"`
+	// ExpiredConns counts connections closed for their lifetime or idle time.
+	ExpiredConns int64 `json:"expired_conns"`
+}
+
+// Stat returns the pool's current statistics.
+func (p *Pool) Stat() Stats {
+	s := p.pool.Stat()
+	return Stats{
+		MaxConns:          s.MaxConns(),
+		TotalConns:        s.TotalConns(),
+		IdleConns:         s.IdleConns(),
+		AcquiredConns:     s.AcquiredConns(),
+		ConstructingConns: s.ConstructingConns(),
+		AcquireCount:      s.AcquireCount(),
+		AcquireDuration:   s.AcquireDuration(),
+		NewConns:          s.NewConnsCount(),
+		Destroyed:         p.destroyed.Load(),
+		Exhausted:         p.exhausted.Load(),
+		ExpiredConns:      s.MaxLifetimeDestroyCount() + s.MaxIdleDestroyCount(),
+	}
+}
+
+// Close closes the pool: new calls fail with [ErrPoolClosed] at once; Close
+// waits for connections in use to be returned, then closes them all. It is
+// safe to call more than once.
+func (p *Pool) Close() {
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		p.pool.Close()
+	})
+}
+
+// acquire takes a connection, waiting at most AcquireTimeout.
+func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if p.closed.Load() {
+		return nil, p.closedError()
+	}
+	actx, cancel := context.WithTimeoutCause(ctx, p.acquireTimeout, ErrPoolExhausted)
+	defer cancel()
+	c, err := p.pool.Acquire(actx)
+	if err == nil {
+		return c, nil
+	}
+	switch {
+	case p.closed.Load():
+		return nil, p.closedError()
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("database %q: waiting for a connection: %w", p.name, context.Cause(ctx))
+	case errors.Is(context.Cause(actx), ErrPoolExhausted):
+		p.exhausted.Add(1)
+		return nil, fmt.Errorf("database %q: %w: all %d connections stayed busy for %s; retry in a moment, "+
+			"or ask the operator to raise pool.max_conns or pool.acquire_timeout", p.name, ErrPoolExhausted, p.maxConns, p.acquireTimeout)
+	}
+	return nil, fmt.Errorf("database %q: connecting: %w", p.name, err)
+}
+
+func (p *Pool) closedError() error {
+	return fmt.Errorf("database %q: %w (the server is shutting down); retry later", p.name, ErrPoolClosed)
+}

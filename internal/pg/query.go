@@ -1,0 +1,308 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Call is one user statement.
+type Call struct {
+	SQL string
+	// Args bind $1…: JSON-decoded values (string, float64, bool, nil,
+	// []any, map[string]any), converted to the parameter types PostgreSQL
+	// infers for the statement.
+	Args     []any
+	MaxRows  int   // zero means the limits' MaxRows
+	MaxBytes int64 // zero means the limits' MaxResultBytes
+	// Discard destroys the connection afterwards: the statement may leave
+	// session state (SET, PREPARE, LISTEN, CREATE TEMP …).
+	Discard bool
+	// ReadOnly promises the statement writes nothing (the validator's
+	// verdict). A cap may then cancel it even in a transaction that
+	// commits; a statement that may write is read to its end instead, its
+	// extra rows dropped, so a cap never undoes a write.
+	ReadOnly bool
+}
+
+// Query runs one user statement in the transaction, through the extended
+// protocol only (one statement per call, parameters never spliced into the
+// text), and streams its rows into a [Result] under the row and byte caps.
+//
+// When a cap is reached the rows read so far are returned with Truncated
+// set. If the transaction is rolled back anyway (or the call is ReadOnly)
+// the statement is cancelled on the server and the connection is destroyed
+// after the transaction; otherwise the remaining rows are read and dropped.
+func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
+	if tx.done {
+		return nil, errors.New("pg: Tx.Query called after its Do returned")
+	}
+	cancelOnCap := tx.rollbackOnly || (c.ReadOnly && !tx.wrote)
+	if !c.ReadOnly {
+		tx.wrote = true
+	}
+	if c.Discard {
+		tx.markDiscard("the statement may leave session state")
+	}
+	res, reason, err := tx.p.query(ctx, tx.conn, c, tx.limits, cancelOnCap)
+	if reason != "" {
+		tx.markDiscard(reason)
+	}
+	return res, err
+}
+
+// Run runs one user statement in its own transaction ([Pool.Do] plus
+// [Tx.Query]): the path of execute_sql.
+func (p *Pool) Run(ctx context.Context, opts TxOptions, c Call) (*Result, error) {
+	var res *Result
+	err := p.Do(ctx, opts, func(ctx context.Context, tx *Tx) error {
+		r, err := tx.Query(ctx, c)
+		res = r
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// RunBare runs one statement outside a transaction block, for the
+// statements PostgreSQL refuses inside one (VACUUM, CREATE DATABASE,
+// CREATE INDEX CONCURRENTLY…), in admin_rw only. The timeouts are the
+// session's (the pool's limits, set at connect). The connection is always
+// destroyed afterwards: nothing the statement did to the session can reach
+// the next call.
+func (p *Pool) RunBare(ctx context.Context, c Call) (*Result, error) {
+	pc, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer p.release(ctx, pc, "bare statement")
+	res, _, err := p.query(ctx, pc.Conn(), c, p.limits, c.ReadOnly)
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("database %q: %w", p.name, context.Cause(ctx))
+	}
+	return res, err
+}
+
+// query runs c on conn and reads its result under the caps. It returns
+// a reason to destroy the connection when one arose.
+func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool) (*Result, string, error) {
+	pgc := conn.PgConn()
+	start := time.Now()
+	maxRows, maxBytes := c.MaxRows, c.MaxBytes
+	if maxRows <= 0 {
+		maxRows = lim.MaxRows
+	}
+	if maxBytes <= 0 {
+		maxBytes = lim.MaxResultBytes
+	}
+
+	// Parse and describe through the unnamed statement: a string holding
+	// two statements fails here (SQLSTATE 42601), and nothing is kept on
+	// the server.
+	sd, err := pgc.Prepare(ctx, "", c.SQL, nil)
+	if err != nil {
+		return nil, brokenReason(ctx, pgc, err), p.dbError("preparing the statement", err)
+	}
+	if len(sd.ParamOIDs) != len(c.Args) {
+		return nil, "", paramCountError(len(sd.ParamOIDs), len(c.Args))
+	}
+
+	cols, infos, formats, err := p.describeColumns(ctx, conn, sd.Fields)
+	if err != nil {
+		return nil, brokenReason(ctx, pgc, err), err
+	}
+	args, err := convertArgs(sd.ParamOIDs, c.Args)
+	if err != nil {
+		return nil, "", err
+	}
+	var eqb pgx.ExtendedQueryBuilder
+	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {
+		return nil, "", fmt.Errorf("%w: %v", ErrParams, err)
+	}
+
+	rr := pgc.ExecStatement(ctx, sd, eqb.ParamValues, eqb.ParamFormats, formats)
+	res := &Result{Columns: cols, Rows: make([][]any, 0, min(maxRows, 64))}
+	var (
+		size      int64
+		decodeErr error
+	)
+	for rr.NextRow() {
+		vals := rr.Values()
+		if len(res.Rows) >= maxRows {
+			res.Truncated, res.TruncatedBy = true, TruncatedByRows
+			break
+		}
+		// Drop a row whose raw size alone breaks the byte cap before
+		// decoding it: a 50 MB value is never copied.
+		if size+rowSizeLowerBound(vals, formats, infos) > maxBytes {
+			res.Truncated, res.TruncatedBy = true, TruncatedByBytes
+			break
+		}
+		row := make([]any, len(vals))
+		rowSize := int64(2)
+		for i, v := range vals {
+			dv, n, err := decodeValue(&infos[i], formats[i], v)
+			if err != nil {
+				decodeErr = fmt.Errorf("database %q: decoding column %q (%s): %w", p.name, cols[i].Name, cols[i].Type, err)
+				break
+			}
+			row[i] = dv
+			rowSize += int64(n) + 1
+		}
+		if decodeErr != nil {
+			break
+		}
+		if size+rowSize > maxBytes {
+			res.Truncated, res.TruncatedBy = true, TruncatedByBytes
+			break
+		}
+		size += rowSize
+		res.Rows = append(res.Rows, row)
+	}
+	res.RowCount = len(res.Rows)
+
+	var reason string
+	if (res.Truncated || decodeErr != nil) && cancelOnCap {
+		// Stop the statement on the server; then read what is already in
+		// flight, so when this returns the backend no longer runs it.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		_ = pgc.CancelRequest(cctx)
+		cancel()
+		// The cancel may arrive late and hit the next statement.
+		reason = "a cap cancelled the statement"
+	}
+	tag, err := rr.Close()
+	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	if r := brokenReason(ctx, pgc, err); r != "" && reason == "" {
+		reason = r
+	}
+	if decodeErr != nil {
+		return nil, "a value could not be decoded", decodeErr
+	}
+	if err != nil {
+		if reason == "a cap cancelled the statement" && isQueryCanceled(err) {
+			return res, reason, nil
+		}
+		return nil, reason, p.dbError("running the statement", err)
+	}
+	if !res.Truncated || !cancelOnCap {
+		res.Command = tag.String()
+		if n, ok := rowsAffected(res.Command); ok {
+			res.RowsAffected = &n
+		}
+	}
+	return res, reason, nil
+}
+
+// brokenReason says why the connection must not be reused after err, or ""
+// when err is a plain SQL error (or nil) on a healthy connection.
+func brokenReason(ctx context.Context, pgc *pgconn.PgConn, err error) string {
+	switch {
+	case pgc.IsClosed():
+		return "connection closed"
+	case ctx.Err() != nil:
+		return "context cancelled"
+	case err == nil:
+		return ""
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return ""
+	}
+	return "protocol error"
+}
+
+func isQueryCanceled(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "57014"
+}
+
+// rowsAffected reads the count from a command tag other than SELECT's.
+func rowsAffected(tag string) (int64, bool) {
+	i := strings.LastIndexByte(tag, ' ')
+	if i < 0 || strings.HasPrefix(tag, "SELECT ") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(tag[i+1:], 10, 64)
+	return n, err == nil
+}
+
+func paramCountError(want, got int) error {
+	var b strings.Builder
+	switch want {
+	case 0:
+		b.WriteString("the statement has no parameters")
+	case 1:
+		b.WriteString("the statement has 1 parameter ($1)")
+	default:
+		fmt.Fprintf(&b, "the statement has %d parameters ($1 to $%d)", want, want)
+	}
+	fmt.Fprintf(&b, " but %d value", got)
+	if got != 1 {
+		b.WriteByte('s')
+	}
+	b.WriteString(" were given in params")
+	if got == 1 {
+		return fmt.Errorf("%w: %s", ErrParams, strings.Replace(b.String(), "were given", "was given", 1))
+	}
+	return fmt.Errorf("%w: %s", ErrParams, b.String())
+}
+
+// describeColumns names the result columns and picks each one's format,
+// looking up types the pool does not know yet.
+func (p *Pool) describeColumns(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescription) ([]Column, []typeInfo, []int16, error) {
+	cols := make([]Column, len(fields))
+	infos := make([]typeInfo, len(fields))
+	formats := make([]int16, len(fields))
+	var missing []uint32
+	for i, f := range fields {
+		t, ok := p.types.get(f.DataTypeOID)
+		if !ok {
+			missing = append(missing, f.DataTypeOID)
+			continue
+		}
+		infos[i] = t
+	}
+	if len(missing) > 0 {
+		if err := p.types.lookup(ctx, conn, missing); err != nil {
+			return nil, nil, nil, p.dbError("describing the result", err)
+		}
+		for i, f := range fields {
+			if infos[i].name == "" {
+				infos[i], _ = p.types.get(f.DataTypeOID)
+			}
+		}
+	}
+	for i, f := range fields {
+		if infos[i].name == "" { // evicted between lookup and now
+			infos[i] = typeInfo{name: fmt.Sprintf("oid %d", f.DataTypeOID), kind: kText}
+		}
+		cols[i] = Column{Name: f.Name, Type: infos[i].name}
+		formats[i] = infos[i].format()
+	}
+	return cols, infos, formats, nil
+}
+
+// rowSizeLowerBound is a cheap lower bound of a row's JSON size from its
+// wire values: text values and bytea never shrink when encoded; binary
+// arrays take at least a quarter of their wire size.
+func rowSizeLowerBound(vals [][]byte, formats []int16, infos []typeInfo) int64 {
+	var n int64
+	for i, v := range vals {
+		switch {
+		case formats[i] == 0, infos[i].kind == kBytea:
+			n += int64(len(v))
+		case infos[i].kind == kArray:
+			n += int64(len(v) / 4)
+		}
+	}
+	return n
+}

@@ -1,0 +1,104 @@
+package pg
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
+
+// Column describes one result column.
+type Column struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // as format_type(oid, NULL) prints it: "integer", "character varying", "mood"
+}
+
+// Result is what one statement returned. Rows hold typed JSON values (see
+// docs/results.md): nil, bool, int64, float64, string, json.RawMessage
+// (json and jsonb values) and []any (arrays).
+type Result struct {
+	Columns     []Column `json:"columns"`
+	Rows        [][]any  `json:"rows"`
+	RowCount    int      `json:"row_count"` // len(Rows)
+	Truncated   bool     `json:"truncated"`
+	TruncatedBy string   `json:"truncated_by,omitempty"` // TruncatedByRows or TruncatedByBytes
+	ElapsedMS   float64  `json:"elapsed_ms"`             // describe, execute and read, not the wait for a connection
+	Command     string   `json:"command,omitempty"`      // command tag, e.g. "INSERT 0 3"; empty when a cap stopped the statement
+	// RowsAffected is set for statements other than SELECT that report a
+	// row count (INSERT, UPDATE, DELETE, MERGE, COPY…).
+	RowsAffected *int64 `json:"rows_affected,omitempty"`
+}
+
+// Values of [Result.TruncatedBy].
+const (
+	TruncatedByRows  = "max_rows"
+	TruncatedByBytes = "max_result_bytes"
+)
+
+// Text renders r compactly for a language model: the columns once ("name
+// type" pairs), then one JSON array per row, then a footer with the row
+// count and, when the rows were cut, why. A statement without columns
+// renders its command tag.
+func (r *Result) Text() string {
+	var b strings.Builder
+	if len(r.Columns) > 0 {
+		b.WriteString("columns: ")
+		for i, c := range r.Columns {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(quoteName(c.Name))
+			b.WriteByte(' ')
+			b.WriteString(c.Type)
+		}
+		b.WriteByte('\n')
+		for _, row := range r.Rows {
+			line, err := json.Marshal(row)
+			if err != nil {
+				// Not reachable with values this package produces.
+				line = []byte(strconv.Quote(err.Error()))
+			}
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+		b.WriteString(strconv.Itoa(r.RowCount))
+		if r.RowCount == 1 {
+			b.WriteString(" row")
+		} else {
+			b.WriteString(" rows")
+		}
+		if r.Truncated {
+			b.WriteString(" (truncated by ")
+			b.WriteString(r.TruncatedBy)
+			b.WriteString("; more rows exist)")
+		}
+		if r.RowsAffected != nil && r.Command != "" {
+			b.WriteString("; ")
+			b.WriteString(r.Command)
+		}
+		return b.String()
+	}
+	if r.Command != "" {
+		b.WriteString(r.Command)
+		if r.RowsAffected != nil {
+			b.WriteString(" (")
+			b.WriteString(strconv.FormatInt(*r.RowsAffected, 10))
+			if *r.RowsAffected == 1 {
+				b.WriteString(" row affected)")
+			} else {
+				b.WriteString(" rows affected)")
+			}
+		}
+		return b.String()
+	}
+	return "OK"
+}
+
+// quoteName leaves plain column names bare and JSON-quotes the rest (empty,
+// or containing spaces, commas, quotes or control characters).
+func quoteName(s string) string {
+	if s == "" || strings.ContainsAny(s, " ,\"\\\t\n\r") {
+		q, _ := json.Marshal(s)
+		return string(q)
+	}
+	return s
+}
