@@ -1,6 +1,3 @@
-// Package config holds pgherd's configuration: the types that mirror the YAML
-// file, loading with ${VAR} expansion and environment overrides, defaults,
-// validation with the key path in every error, and redaction of secrets.
 package config
 
 import (
@@ -8,8 +5,11 @@ import (
 )
 
 // Config is the whole configuration. Build it with [Load] or [Parse], which
-// fill defaults and validate; a Config built by hand must go through
-// [Config.Validate] before use.
+// fill defaults and validate; a Config built in code (or by [ForDatabase])
+// must go through [Config.Finish] before use.
+//
+// A Config is not safe for concurrent modification; after Finish, any number
+// of goroutines may read it.
 type Config struct {
 	Server Server `yaml:"server"`
 	Log    Log    `yaml:"log"`
@@ -19,6 +19,18 @@ type Config struct {
 	// Endpoints maps an endpoint name (also its URL path segment and default
 	// tool prefix) to its database.
 	Endpoints map[string]*Endpoint `yaml:"endpoints"`
+
+	// zeros holds the key paths the file (or HTTP_PORT) set to a numeric
+	// zero. Zero normally means "use the default"; for server.port and
+	// jwt.leeway a written 0 means itself, and elsewhere it is an error
+	// rather than a silent default.
+	zeros map[string]bool
+	// envPaths maps a key path to the environment override that set it
+	// ("server.port" → "env HTTP_PORT"), so problems point at the variable.
+	envPaths map[string]string
+	// derivedPublicURL: server.public_url was not configured and is derived
+	// from host and port.
+	derivedPublicURL bool
 }
 
 // Transport names how the process talks to clients.
@@ -44,15 +56,18 @@ const (
 
 // Server configures the HTTP listener and the process.
 type Server struct {
-	Host string `yaml:"host"` // default 127.0.0.1
-	Port int    `yaml:"port"` // default 8000
+	Host string `yaml:"host"` // IP address or host name; default 127.0.0.1
+	// Port defaults to 8000. Written as 0 in the file (or HTTP_PORT=0), it
+	// means any free port: the app binds, then calls [Config.SetBoundPort].
+	Port int `yaml:"port"`
 	// Transport is http (default) or stdio; TRANSPORT_MODE / MCP_TRANSPORT
 	// override it ("sse" and "streamable-http" mean http).
 	Transport   Transport   `yaml:"transport"`
 	SessionMode SessionMode `yaml:"session_mode"` // default stateless
 	// SessionTimeout closes idle stateful sessions; default 30m.
 	SessionTimeout Duration `yaml:"session_timeout"`
-	// MaxBodyBytes caps a request body (413 beyond it); default 4 MiB.
+	// MaxBodyBytes caps a request body (413 beyond it); default 4 MiB, at
+	// least 1 KiB, at most 1 GiB. The file may write 4MiB, 512KiB, 1GiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// AllowedOrigins are extra browser origins (scheme://host[:port]) allowed
 	// to call MCP paths; requests with any other cross-origin Origin get 403.
@@ -60,9 +75,10 @@ type Server struct {
 	// ShutdownTimeout bounds how long in-flight calls may finish after
 	// SIGTERM; default 15s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
-	// PublicURL is the externally visible base URL (https://mcp.example.com);
-	// endpoint URLs and JWT audiences derive from it. Default
-	// http://HOST:PORT.
+	// PublicURL is the externally visible base URL (https://mcp.example.com,
+	// no trailing slash); endpoint URLs and JWT audiences derive from it.
+	// Default http://HOST:PORT (empty until [Config.SetBoundPort] when the
+	// port is 0).
 	PublicURL string `yaml:"public_url"`
 	// StartDegraded starts even when a database is unreachable, with that
 	// endpoint reported not ready, instead of failing start-up.
@@ -79,8 +95,10 @@ type Log struct {
 type Endpoint struct {
 	// Name is the map key; set by Load, not read from YAML.
 	Name string `yaml:"-"`
-	// DatabaseURI is the connection URI (postgres://…); required unless every
-	// tenant has its own or auth mode is database_login.
+	// DatabaseURI is the connection URI (postgres://…) or keyword=value
+	// settings. Required, also for auth mode database_login (which takes
+	// host and database from it); it may be omitted only when every tenant
+	// has its own database_uri and every caller maps to one of them.
 	DatabaseURI Secret `yaml:"database_uri"`
 	// AccessMode decides the tool set and what SQL may do; default user_ro.
 	AccessMode access.Mode `yaml:"access_mode"`
@@ -88,7 +106,8 @@ type Endpoint struct {
 	// composes its prefixed tools into the main /mcp endpoint.
 	Endpoint *bool `yaml:"endpoint"`
 	// Prefix is prepended to tool names (prefix_execute_sql); nil means
-	// Name, an explicit "" means no prefix (stdio quick form).
+	// Name, an explicit "" means no prefix (stdio quick form). Up to 40 of
+	// A-Z a-z 0-9 _ . -; unique among endpoints composed into /mcp.
 	Prefix      *string `yaml:"prefix"`
 	Description string  `yaml:"description,omitempty"`
 	Pool        Pool    `yaml:"pool"`
@@ -126,8 +145,8 @@ type Tenant struct {
 
 // Pool configures an endpoint's connection pool.
 type Pool struct {
-	MaxConns        int32    `yaml:"max_conns"`          // default 10
-	MinConns        int32    `yaml:"min_conns"`          // default 0
+	MaxConns        int32    `yaml:"max_conns"`          // default 10, at most 1000
+	MinConns        int32    `yaml:"min_conns"`          // default 0, at most max_conns
 	AcquireTimeout  Duration `yaml:"acquire_timeout"`    // default 5s
 	MaxConnLifetime Duration `yaml:"max_conn_lifetime"`  // default 1h
 	MaxConnIdleTime Duration `yaml:"max_conn_idle_time"` // default 10m
@@ -135,11 +154,11 @@ type Pool struct {
 
 // Limits bound what one call may cost.
 type Limits struct {
-	StatementTimeout         Duration `yaml:"statement_timeout"`                   // default 30s
+	StatementTimeout         Duration `yaml:"statement_timeout"`                   // default 30s, at most 24h
 	LockTimeout              Duration `yaml:"lock_timeout"`                        // default 5s
 	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_session_timeout"` // default 60s
-	MaxRows                  int      `yaml:"max_rows"`                            // default 1000
-	MaxResultBytes           int64    `yaml:"max_result_bytes"`                    // default 4 MiB
+	MaxRows                  int      `yaml:"max_rows"`                            // default 1000, at most 1,000,000
+	MaxResultBytes           int64    `yaml:"max_result_bytes"`                    // default 4 MiB, 1 KiB to 1 GiB
 	// MaxConcurrentCalls bounds database work per endpoint (per tenant when
 	// tenants are configured); default: the pool's max_conns.
 	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
@@ -180,8 +199,8 @@ func (a *Auth) IsRequired() bool { return a == nil || a.Required == nil || *a.Re
 
 // Identity is a fixed caller identity (anonymous requests, stdio).
 type Identity struct {
-	Tenant string   `yaml:"tenant"`
-	User   string   `yaml:"user"`
+	Tenant string   `yaml:"tenant"` // required
+	User   string   `yaml:"user"`   // default "anonymous"
 	Scopes []string `yaml:"scopes,omitempty"`
 }
 
@@ -190,33 +209,44 @@ type APIKey struct {
 	Name string `yaml:"name"`
 	// KeyHash is "sha256:<64 hex>" of the key (pgherd hash-key prints it).
 	KeyHash string `yaml:"key_hash,omitempty"`
-	// Key is a plain key, accepted only as a whole ${ENV} reference; it is
-	// hashed at load and never kept.
+	// Key is a plain key, accepted only as a whole ${ENV} reference (at
+	// least 16 characters); it is hashed into KeyHash at load and cleared.
 	Key    Secret `yaml:"key,omitempty"`
-	Tenant string `yaml:"tenant"`
-	// Endpoints the key may use; empty means all.
+	Tenant string `yaml:"tenant"` // default: Name
+	// Endpoints the key may use ("main" for /mcp); empty means all.
 	Endpoints []string `yaml:"endpoints,omitempty"`
 	// Scopes granted (also tool tags: read, write, admin); empty means all.
 	Scopes []string `yaml:"scopes,omitempty"`
 	// Tools limits the key to these tools (unprefixed names or tags read,
 	// write, admin); empty means all its scopes allow.
 	Tools []string `yaml:"tools,omitempty"`
+
+	// keyFromEnv: Key was written as exactly one ${VAR} in the file.
+	keyFromEnv bool
 }
 
 // JWT configures bearer JWT verification.
 type JWT struct {
 	Issuer string `yaml:"issuer"` // required; iss must equal it
+	// JWKSURL, PublicKeyFile and HS256Secret are the key sources: exactly
+	// one. jwks_url must be https (http only for localhost);
+	// public_key_file is relative to the config file; hs256_secret has at
+	// least 32 bytes.
 	// Audience the token's aud must contain; default each endpoint's
 	// canonical URL (server.public_url + /{name}/mcp).
-	Audience      string   `yaml:"audience,omitempty"`
-	JWKSURL       string   `yaml:"jwks_url,omitempty"`
-	PublicKeyFile string   `yaml:"public_key_file,omitempty"`
-	HS256Secret   Secret   `yaml:"hs256_secret,omitempty"`
-	Algorithms    []string `yaml:"algorithms,omitempty"`   // default from the key source
-	TenantClaim   string   `yaml:"tenant_claim,omitempty"` // default "tenant"
-	UserClaim     string   `yaml:"user_claim,omitempty"`   // default "sub"
-	// Leeway tolerated on exp/nbf/iat; default 30s, at most 5m.
-	Leeway Duration `yaml:"leeway,omitempty"`
+	Audience      string `yaml:"audience,omitempty"`
+	JWKSURL       string `yaml:"jwks_url,omitempty"`
+	PublicKeyFile string `yaml:"public_key_file,omitempty"`
+	HS256Secret   Secret `yaml:"hs256_secret,omitempty"`
+	// Algorithms accepted: a subset of RS256 RS384 RS512 ES256 ES384 EdDSA,
+	// or [HS256] with hs256_secret; default [HS256] for hs256_secret, all the
+	// asymmetric ones otherwise (the key's type then pins the family).
+	Algorithms  []string `yaml:"algorithms,omitempty"`
+	TenantClaim string   `yaml:"tenant_claim,omitempty"` // default "tenant"
+	UserClaim   string   `yaml:"user_claim,omitempty"`   // default "sub"
+	// Leeway tolerated on exp/nbf/iat; default 30s, at most 5m; 0s written
+	// in the file means none.
+	Leeway Duration `yaml:"leeway"`
 	// JWKSRefreshInterval is the least time between JWKS refreshes triggered
 	// by an unknown kid; default 5m.
 	JWKSRefreshInterval Duration `yaml:"jwks_refresh_interval,omitempty"`

@@ -1,9 +1,10 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,11 +17,22 @@ type Duration time.Duration
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+// String prints the duration as Go does, without zero trailing units: 30m,
+// 1h, 1h30m, 90s.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // UnmarshalYAML parses a Go duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if err != nil {
 		return fmt.Errorf("%q is not a duration; write it like 30s, 5m or 1h", n.Value)
 	}
@@ -48,35 +60,12 @@ func (s Secret) String() string { return RedactURI(string(s)) }
 // LogValue redacts for slog.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
+// GoString redacts, for %#v.
+func (s Secret) GoString() string { return "config.Secret(" + strconv.Quote(s.String()) + ")" }
+
 // MarshalYAML redacts.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
-// RedactURI hides the password of a postgres:// URI (and of key=value DSNs);
-// any other non-empty string becomes REDACTED.
-func RedactURI(s string) string {
-	if s == "" {
-		return ""
-	}
-	if u, err := url.Parse(s); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), Redacted)
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", Redacted)
-			u.RawQuery = q.Encode()
-		}
-		return strings.Replace(u.String(), url.QueryEscape(Redacted), Redacted, -1)
-	}
-	if strings.Contains(s, "=") && !strings.Contains(s, "://") {
-		// key=value DSN: mask password=...
-		fields := strings.Fields(s)
-		for i, f := range fields {
-			if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
-				fields[i] = k + "=" + Redacted
-			}
-		}
-		return strings.Join(fields, " ")
-	}
-	return Redacted
-}
+// MarshalJSON redacts. slog's JSON handler marshals structs with
+// encoding/json, which would otherwise print the value of a Secret field.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
