@@ -117,11 +117,11 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 
 	cols, infos, formats, err := p.describeColumns(ctx, conn, sd.Fields)
 	if err != nil {
-		return nil, brokenReason(ctx, pgc, err), err
+		return nil, brokenReason(ctx, pgc, nil), err
 	}
-	args, err := convertArgs(sd.ParamOIDs, c.Args)
+	args, err := p.convertArgs(ctx, conn, sd.ParamOIDs, c.Args)
 	if err != nil {
-		return nil, "", err
+		return nil, brokenReason(ctx, pgc, nil), err
 	}
 	var eqb pgx.ExtendedQueryBuilder
 	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {

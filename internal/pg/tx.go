@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -120,6 +121,7 @@ func (p *Pool) Do(ctx context.Context, opts TxOptions, fn func(ctx context.Conte
 	if err := opts.check(); err != nil {
 		return err
 	}
+	p.rememberSettings(opts.Settings)
 	pc, err := p.acquire(ctx)
 	if err != nil {
 		return err
@@ -185,7 +187,7 @@ func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, 
 // configSQL applies every transaction-local setting in one round trip; the
 // set_config calls run in array order.
 const configSQL = `SELECT pg_catalog.set_config(s.name, s.value, true)
-FROM pg_catalog.unnest($1::pg_catalog.text[], $2::pg_catalog.text[]) AS s(name, value)`
+FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS s(name, value)`
 
 func (tx *Tx) configure(ctx context.Context, opts TxOptions) error {
 	n := 4 + len(opts.Settings)
@@ -237,14 +239,18 @@ func (tx *Tx) rollback(ctx context.Context) {
 }
 
 // sessionCheckSQL finds session state a statement may have left on the
-// connection; NULL means the connection is clean. $1 is the login role.
+// connection; NULL means the connection is clean. $1 is the login role, $2
+// the custom settings calls on this pool set (pg_settings does not list
+// custom settings, so only known names can be checked).
 const sessionCheckSQL = `SELECT CASE
  WHEN pg_catalog.pg_my_temp_schema() <> 0 THEN 'temporary objects'
  WHEN EXISTS (SELECT FROM pg_catalog.pg_prepared_statements) THEN 'prepared statements'
- WHEN EXISTS (SELECT FROM pg_catalog.pg_cursors) THEN 'open cursors'
+ WHEN EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE name <> '') THEN 'open cursors'
  WHEN EXISTS (SELECT FROM pg_catalog.pg_listening_channels()) THEN 'listen channels'
  WHEN EXISTS (SELECT FROM pg_catalog.pg_settings WHERE source = 'session') THEN 'session settings'
  WHEN current_user <> $1::pg_catalog.name OR session_user <> $1::pg_catalog.name THEN 'session role'
+ WHEN EXISTS (SELECT FROM pg_catalog.unnest($2::pg_catalog.text[]) AS n
+   WHERE COALESCE(pg_catalog.current_setting(n, true), '') <> '') THEN 'session settings'
  WHEN EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()) THEN 'advisory locks'
 END`
 
@@ -280,11 +286,42 @@ func (p *Pool) sessionState(ctx context.Context, conn *pgx.Conn) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	var reason *string
-	if err := conn.QueryRow(ctx, sessionCheckSQL, conn.Config().User).Scan(&reason); err != nil {
+	if err := conn.QueryRow(ctx, sessionCheckSQL, conn.Config().User, p.settingNames()).Scan(&reason); err != nil {
 		return "session check failed: " + err.Error()
 	}
 	if reason != nil {
 		return *reason
 	}
 	return ""
+}
+
+// maxSettingNames bounds the custom setting names a pool remembers for its
+// session check.
+const maxSettingNames = 64
+
+// rememberSettings records the names of custom settings calls use, so the
+// session check can find them set at session level.
+func (p *Pool) rememberSettings(settings []Setting) {
+	if len(settings) == 0 {
+		return
+	}
+	p.settingsMu.Lock()
+	defer p.settingsMu.Unlock()
+	names := p.settings
+	for _, s := range settings {
+		if len(names) < maxSettingNames && !slices.Contains(names, s.Name) {
+			// Copy on write: readers hold the old slice without the lock.
+			names = append(slices.Clip(names), s.Name)
+		}
+	}
+	p.settings = names
+}
+
+func (p *Pool) settingNames() []string {
+	p.settingsMu.Lock()
+	defer p.settingsMu.Unlock()
+	if p.settings == nil {
+		return []string{}
+	}
+	return p.settings
 }

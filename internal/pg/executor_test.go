@@ -1,0 +1,461 @@
+package pg
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgherd/pgherd/internal/pgtest"
+)
+
+// wantSQLState fails unless err is a database error with SQLSTATE code.
+func wantSQLState(t *testing.T, err error, code string) *Error {
+	t.Helper()
+	e, ok := AsError(err)
+	if !ok {
+		t.Fatalf("error = %v, want SQLSTATE %s", err, code)
+	}
+	if e.SQLState != code {
+		t.Fatalf("SQLSTATE = %s (%v), want %s", e.SQLState, e, code)
+	}
+	return e
+}
+
+var readOnly = TxOptions{ReadOnly: true, Rollback: true}
+
+func TestMultipleStatementsRefused(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE TABLE t (id int)")
+	p := newPool(t, db.URI, PoolOptions{})
+	ctx := context.Background()
+	for _, sql := range []string{
+		"SELECT 1; DROP TABLE t",
+		"SELECT 1;DROP TABLE t;",
+		"COMMIT; DROP TABLE t",
+		"SELECT 1; -- comment\nDROP TABLE t",
+		"SELECT $$;$$; DROP TABLE t",
+	} {
+		for _, opts := range []TxOptions{readOnly, {}} {
+			_, err := p.Run(ctx, opts, Call{SQL: sql})
+			wantSQLState(t, err, "42601")
+		}
+		_, err := p.RunBare(ctx, Call{SQL: sql})
+		wantSQLState(t, err, "42601")
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM pg_class WHERE relname = 't'"); n != 1 {
+		t.Fatalf("table t is gone")
+	}
+}
+
+func TestReadOnlyTransaction(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE TABLE t (id int)")
+	p := newPool(t, db.URI, PoolOptions{})
+	ctx := context.Background()
+	for _, sql := range []string{
+		"INSERT INTO t VALUES (1)",
+		"WITH x AS (INSERT INTO t VALUES (2) RETURNING id) SELECT * FROM x",
+		"CREATE TABLE u (id int)",
+		"SELECT nextval('s')",
+	} {
+		_, err := p.Run(ctx, TxOptions{ReadOnly: true}, Call{SQL: sql})
+		if e, ok := AsError(err); !ok || (e.SQLState != "25006" && e.SQLState != "42P01") {
+			t.Errorf("Run(%q) = %v, want SQLSTATE 25006", sql, err)
+		}
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM t"); n != 0 {
+		t.Fatalf("t has %d rows after read-only calls, want 0", n)
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM pg_class WHERE relname = 'u'"); n != 0 {
+		t.Fatal("table u was created by a read-only call")
+	}
+}
+
+func TestWriteCommitsAndRollback(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE TABLE t (id int)")
+	p := newPool(t, db.URI, PoolOptions{})
+	ctx := context.Background()
+
+	res, err := p.Run(ctx, TxOptions{}, Call{SQL: "INSERT INTO t VALUES (1), (2), (3)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Command != "INSERT 0 3" || res.RowsAffected == nil || *res.RowsAffected != 3 {
+		t.Errorf("command %q, rows affected %v; want INSERT 0 3, 3", res.Command, res.RowsAffected)
+	}
+	if _, err := p.Run(ctx, TxOptions{Rollback: true}, Call{SQL: "DELETE FROM t"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM t"); n != 3 {
+		t.Fatalf("t has %d rows, want 3 (insert committed, delete rolled back)", n)
+	}
+	// A failing statement leaves nothing behind.
+	_, err = p.Run(ctx, TxOptions{}, Call{SQL: "INSERT INTO t SELECT 1/(3-g) FROM generate_series(1, 5) g"})
+	wantSQLState(t, err, "22012")
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM t"); n != 3 {
+		t.Fatalf("t has %d rows after a failed insert, want 3", n)
+	}
+}
+
+func TestStatementTimeout(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	_, err := p.Run(ctx, TxOptions{ReadOnly: true, Limits: Limits{StatementTimeout: 200 * time.Millisecond}},
+		Call{SQL: "SELECT pg_sleep(10)"})
+	e := wantSQLState(t, err, "57014")
+	if !strings.Contains(e.Message, "statement timeout") {
+		t.Errorf("message %q does not mention the statement timeout", e.Message)
+	}
+	// The only connection is still usable (or was replaced).
+	res, err := p.Run(ctx, readOnly, Call{SQL: "SELECT current_setting('statement_timeout')"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0][0]; got != "30s" {
+		t.Errorf("statement_timeout after the call = %v, want the pool's 30s", got)
+	}
+}
+
+func TestLimitsAreTransactionLocal(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1, Limits: Limits{StatementTimeout: 7 * time.Second}})
+	ctx := context.Background()
+	q := Call{SQL: "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout')"}
+	res, err := p.Run(ctx, TxOptions{Limits: Limits{StatementTimeout: 1500 * time.Millisecond, LockTimeout: time.Second}}, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0]; got[0] != "1500ms" || got[1] != "1s" || got[2] != "1min" {
+		t.Errorf("inside the call: %v, want [1500ms 1s 1min]", got)
+	}
+	// Outside a transaction the session values are the pool's run-time
+	// parameters.
+	res, err = p.RunBare(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0]; got[0] != "7s" || got[1] != "5s" || got[2] != "1min" {
+		t.Errorf("session values: %v, want [7s 5s 1min]", got)
+	}
+}
+
+// runningQueries counts backends running a statement that contains marker.
+func runningQueries(t *testing.T, uri, marker string) int64 {
+	t.Helper()
+	return pgtest.QueryValue[int64](t, uri,
+		"SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND pid <> pg_backend_pid() AND query LIKE '%' || $1 || '%'", marker)
+}
+
+func TestCancelReachesServer(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Run(ctx, readOnly, Call{SQL: "SELECT pg_sleep(30) /* cancel-me */"})
+		done <- err
+	}()
+	// Wait until the statement runs on the server, then cancel.
+	waitFor(t, func() bool { return runningQueries(t, db.URI, "cancel-me") == 1 })
+	cancel()
+	err := <-done
+	if err == nil {
+		t.Fatal("Run returned no error after cancellation")
+	}
+	if n := runningQueries(t, db.URI, "cancel-me"); n != 0 {
+		t.Fatalf("%d backends still run the cancelled statement", n)
+	}
+	if st := p.Stat(); st.Destroyed != 1 {
+		t.Errorf("destroyed = %d, want 1 (a cancelled connection is not reused)", st.Destroyed)
+	}
+	if _, err := p.Run(context.Background(), readOnly, Call{SQL: "SELECT 1"}); err != nil {
+		t.Fatalf("pool unusable after a cancel: %v", err)
+	}
+}
+
+// waitFor polls cond against the database until it holds; the test's
+// deadline bounds it.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 20s")
+		}
+		// Each cond is a database round trip, which paces the loop.
+	}
+}
+
+func TestRowCapStopsServer(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	for _, opts := range []TxOptions{readOnly, {Rollback: true}} {
+		res, err := p.Run(ctx, opts, Call{SQL: "SELECT generate_series(1, 9223372036854775807) /* row-cap */", MaxRows: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Rows) != 10 || res.RowCount != 10 || !res.Truncated || res.TruncatedBy != TruncatedByRows {
+			t.Fatalf("rows %d, row_count %d, truncated %v by %q; want 10, 10, true, max_rows",
+				len(res.Rows), res.RowCount, res.Truncated, res.TruncatedBy)
+		}
+		if res.Rows[9][0] != int64(10) {
+			t.Errorf("row 10 = %v, want 10", res.Rows[9][0])
+		}
+		if n := runningQueries(t, db.URI, "row-cap"); n != 0 {
+			t.Fatalf("the capped statement still runs on %d backends", n)
+		}
+	}
+	// Exactly max_rows rows is not truncated.
+	res, err := p.Run(ctx, readOnly, Call{SQL: "SELECT generate_series(1, 10)", MaxRows: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 10 || res.Truncated || res.Command != "SELECT 10" {
+		t.Errorf("10 rows with max_rows 10: got %d rows, truncated %v, command %q", len(res.Rows), res.Truncated, res.Command)
+	}
+}
+
+// TestRowCapStopsServer's statement never ends by itself: reading it to its
+// end instead of cancelling it would hang the test.
+
+// A cap must never undo a write: the statement is read to its end.
+func TestRowCapKeepsWrites(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE TABLE t (id int)")
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	res, err := p.Run(context.Background(), TxOptions{},
+		Call{SQL: "INSERT INTO t SELECT generate_series(1, 5000) RETURNING id", MaxRows: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 10 || !res.Truncated || res.Command != "INSERT 0 5000" {
+		t.Errorf("rows %d, truncated %v, command %q; want 10, true, INSERT 0 5000", len(res.Rows), res.Truncated, res.Command)
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM t"); n != 5000 {
+		t.Fatalf("t has %d rows, want 5000", n)
+	}
+	if st := p.Stat(); st.Destroyed != 0 {
+		t.Errorf("destroyed = %d, want 0 (the statement was read to its end)", st.Destroyed)
+	}
+}
+
+func TestByteCap(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{})
+	ctx := context.Background()
+	res, err := p.Run(ctx, readOnly, Call{SQL: "SELECT repeat('x', 1000) FROM generate_series(1, 100000)", MaxBytes: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Truncated || res.TruncatedBy != TruncatedByBytes {
+		t.Fatalf("truncated %v by %q, want max_result_bytes", res.Truncated, res.TruncatedBy)
+	}
+	// Each row is ["xxx…"]: 1000 + 2 quotes + 2 brackets + separator.
+	if len(res.Rows) != 9 {
+		t.Errorf("%d rows under a 10000-byte cap, want 9", len(res.Rows))
+	}
+}
+
+func TestSettingsAndRole(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.CreateRole(t, "tenant_role_test", "NOINHERIT")
+	pgtest.Exec(t, db.URI, "GRANT tenant_role_test TO CURRENT_USER")
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	opts := TxOptions{
+		ReadOnly: true, Rollback: true, PublicOnly: true, Role: "tenant_role_test",
+		Settings: []Setting{{"app.tenant_id", "42"}, {"app.user", "o'brien"}},
+	}
+	q := Call{SQL: "SELECT current_setting('app.tenant_id', true), current_setting('app.user', true), current_user::text, current_setting('search_path')"}
+	res, err := p.Run(ctx, opts, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0]; got[0] != "42" || got[1] != "o'brien" || got[2] != "tenant_role_test" || got[3] != "public" {
+		t.Errorf("inside: %v, want [42 o'brien tenant_role_test public]", got)
+	}
+	res, err = p.Run(ctx, readOnly, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Rows[0]; (got[0] != nil && got[0] != "") || (got[1] != nil && got[1] != "") || got[2] == "tenant_role_test" || got[3] == "public" {
+		t.Errorf("next call: %v, want settings unset, the login role and the default search_path", got)
+	}
+	if st := p.Stat(); st.Destroyed != 0 {
+		t.Errorf("destroyed = %d, want 0 (transaction-local state needs no new connection)", st.Destroyed)
+	}
+	// A setting that is not a custom one is refused before any SQL runs.
+	for _, name := range []string{"statement_timeout", "role", "app.", ".x", "app.x; DROP", ""} {
+		err := p.Do(ctx, TxOptions{Settings: []Setting{{name, "0"}}}, func(context.Context, *Tx) error { return nil })
+		if err == nil {
+			t.Errorf("setting %q accepted", name)
+		}
+	}
+	// A role the login role is not a member of fails the call.
+	_, err = p.Run(ctx, TxOptions{Role: "pg_database_owner_x"}, Call{SQL: "SELECT 1"})
+	wantSQLState(t, err, "22023")
+}
+
+// Nothing a call does to its session reaches the next call on the same
+// connection.
+func TestSessionStateDoesNotLeak(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	check := Call{SQL: `SELECT current_setting('work_mem'),
+		(SELECT count(*) FROM pg_prepared_statements),
+		(SELECT count(*) FROM pg_listening_channels()),
+		pg_my_temp_schema() <> 0,
+		current_setting('app.leak', true),
+		(SELECT count(*) FROM pg_cursors),
+		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+		current_user::text = session_user::text`}
+	baseline, err := p.Run(ctx, readOnly, check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"SET in a committed transaction", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SET work_mem = '77MB'"})
+			return err
+		}},
+		{"SET bare", func() error {
+			_, err := p.RunBare(ctx, Call{SQL: "SET work_mem = '77MB'"})
+			return err
+		}},
+		{"SET with Discard", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SET work_mem = '77MB'", Discard: true})
+			return err
+		}},
+		{"PREPARE", func() error {
+			_, err := p.Run(ctx, readOnly, Call{SQL: "PREPARE leak AS SELECT 1"})
+			return err
+		}},
+		{"LISTEN", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "LISTEN leak"})
+			return err
+		}},
+		{"CREATE TEMP TABLE", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "CREATE TEMP TABLE leak (id int)"})
+			return err
+		}},
+		{"set_config session", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SELECT set_config('work_mem', '77MB', false)"})
+			return err
+		}},
+		{"set_config of a tenant setting", func() error {
+			// The pool knows app.leak from a call that set it locally.
+			if _, err := p.Run(ctx, TxOptions{Settings: []Setting{{"app.leak", "mine"}}}, Call{SQL: "SELECT 1"}); err != nil {
+				return err
+			}
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SELECT set_config('app.leak', 'x', false)"})
+			return err
+		}},
+		{"cursor WITH HOLD", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "DECLARE leak CURSOR WITH HOLD FOR SELECT 1"})
+			return err
+		}},
+		{"advisory lock", func() error {
+			_, err := p.Run(ctx, readOnly, Call{SQL: "SELECT pg_advisory_lock(42)"})
+			return err
+		}},
+		{"SET ROLE session", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SET ROLE pg_monitor"})
+			return err
+		}},
+		{"timeout", func() error {
+			_, err := p.Run(ctx, TxOptions{Limits: Limits{StatementTimeout: 50 * time.Millisecond}},
+				Call{SQL: "SELECT set_config('work_mem', '77MB', false), pg_sleep(5)"})
+			wantSQLState(t, err, "57014")
+			return nil
+		}},
+		{"cancelled", func() error {
+			cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_, err := p.Run(cctx, TxOptions{}, Call{SQL: "SELECT set_config('work_mem', '77MB', false), pg_sleep(5)"})
+			if err == nil {
+				t.Error("cancelled call returned no error")
+			}
+			return nil
+		}},
+		{"Do leaving a setting (session check)", func() error {
+			return p.Do(ctx, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+				_, err := tx.Conn().Exec(ctx, "SELECT set_config('work_mem', '77MB', false)")
+				return err
+			})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.run(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Run(ctx, readOnly, check)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range res.Rows[0] {
+				if v != baseline.Rows[0][i] {
+					t.Errorf("%s: column %d of the check = %v, want %v as before", res.Columns[i].Name, i+1, v, baseline.Rows[0][i])
+				}
+			}
+		})
+	}
+}
+
+func TestDoDiscardAndPanic(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	pid := func() int64 {
+		res, err := p.Run(ctx, readOnly, Call{SQL: "SELECT pg_backend_pid()"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Rows[0][0].(int64)
+	}
+	first := pid()
+	if second := pid(); second != first {
+		t.Fatalf("a clean connection was not reused: pid %d then %d", first, second)
+	}
+	if err := p.Do(ctx, readOnly, func(ctx context.Context, tx *Tx) error { tx.Discard(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	third := pid()
+	if third == first {
+		t.Fatal("Discard did not destroy the connection")
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("panic not propagated")
+			}
+		}()
+		p.Do(ctx, TxOptions{}, func(ctx context.Context, tx *Tx) error { panic("boom") })
+	}()
+	if fourth := pid(); fourth == third {
+		t.Fatal("a connection whose transaction panicked was reused")
+	}
+	// fn's own error is returned as is and rolls back.
+	sentinel := errors.New("mine")
+	err := p.Do(ctx, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.Conn().Exec(ctx, "CREATE TABLE t (id int)"); err != nil {
+			return err
+		}
+		return sentinel
+	})
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("Do = %v, want fn's error", err)
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM pg_class WHERE relname = 't'"); n != 0 {
+		t.Fatal("fn failed but its transaction committed")
+	}
+}
