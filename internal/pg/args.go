@@ -25,29 +25,32 @@ import (
 //   - map[string]any: JSON
 //
 // Other Go values (from internal callers) pass through to pgx.
-func (p *Pool) convertArgs(ctx context.Context, conn *pgx.Conn, oids []uint32, args []any) ([]any, error) {
+//
+// looked reports that a type lookup ran on conn.
+func (p *Pool) convertArgs(ctx context.Context, conn *pgx.Conn, oids []uint32, args []any) (out []any, looked bool, err error) {
 	if len(args) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
-	out := make([]any, len(args))
+	out = make([]any, len(args))
 	for i, a := range args {
 		t, ok := p.types.get(oids[i])
 		if !ok {
 			if _, composite := a.([]any); composite {
 				// Only an array needs to know whether its type is one.
+				looked = true
 				if err := p.types.lookup(ctx, conn, []uint32{oids[i]}); err != nil {
-					return nil, p.dbError("describing the parameters", err)
+					return nil, looked, p.dbError("describing the parameters", err)
 				}
 				t, _ = p.types.get(oids[i])
 			}
 		}
 		v, err := convertArg(t, a)
 		if err != nil {
-			return nil, fmt.Errorf("%w: params[%d]: %v", ErrParams, i, err)
+			return nil, looked, fmt.Errorf("%w: params[%d]: %v", ErrParams, i, err)
 		}
 		out[i] = v
 	}
-	return out, nil
+	return out, looked, nil
 }
 
 func convertArg(t typeInfo, a any) (any, error) {

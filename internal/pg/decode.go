@@ -270,7 +270,8 @@ func decodeBinaryArray(elem kind, src []byte) (any, int, error) {
 	total := 1
 	for i := range dims {
 		n := int(int32(binary.BigEndian.Uint32(src[12+8*i:])))
-		if n < 0 {
+		if n < 1 {
+			// PostgreSQL sends an empty array as zero dimensions.
 			return nil, 0, fmt.Errorf("malformed binary array dimension %d", n)
 		}
 		dims[i] = n
@@ -401,6 +402,9 @@ func (p *textArrayParser) array(depth int) ([]any, error) {
 		default:
 			start := p.pos
 			for p.pos < len(p.s) && p.s[p.pos] != p.delim && p.s[p.pos] != '}' {
+				if c := p.s[p.pos]; c == '"' || c == '{' || c == '\\' {
+					return nil, fmt.Errorf("malformed array literal %.40q at byte %d", p.s, p.pos)
+				}
 				p.pos++
 			}
 			raw := p.s[start:p.pos]

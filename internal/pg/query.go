@@ -115,11 +115,11 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 		return nil, "", paramCountError(len(sd.ParamOIDs), len(c.Args))
 	}
 
-	cols, infos, formats, err := p.describeColumns(ctx, conn, sd.Fields)
+	cols, infos, formats, looked, err := p.describeColumns(ctx, conn, sd.Fields)
 	if err != nil {
 		return nil, brokenReason(ctx, pgc, nil), err
 	}
-	args, err := p.convertArgs(ctx, conn, sd.ParamOIDs, c.Args)
+	args, lookedArgs, err := p.convertArgs(ctx, conn, sd.ParamOIDs, c.Args)
 	if err != nil {
 		return nil, brokenReason(ctx, pgc, nil), err
 	}
@@ -128,7 +128,18 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 		return nil, "", fmt.Errorf("%w: %v", ErrParams, err)
 	}
 
-	rr := pgc.ExecStatement(ctx, sd, eqb.ParamValues, eqb.ParamFormats, formats)
+	var rr *pgconn.ResultReader
+	if looked || lookedArgs {
+		// A type lookup used the unnamed statement since the describe:
+		// send the text again (parse, bind and execute in one round trip).
+		rr = pgc.ExecParams(ctx, c.SQL, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, formats)
+	} else {
+		rr = pgc.ExecStatement(ctx, sd, eqb.ParamValues, eqb.ParamFormats, formats)
+	}
+	if err := sameTypes(rr.FieldDescriptions(), sd.Fields); err != nil {
+		_, _ = rr.Close()
+		return nil, brokenReason(ctx, pgc, nil), fmt.Errorf("database %q: %w", p.name, err)
+	}
 	res := &Result{Columns: cols, Rows: make([][]any, 0, min(maxRows, 64))}
 	var (
 		size      int64
@@ -256,12 +267,31 @@ func paramCountError(want, got int) error {
 	return fmt.Errorf("%w: %s", ErrParams, b.String())
 }
 
+// sameTypes checks that the executed statement returns the columns its
+// describe announced (a concurrent ALTER could change them when no lock
+// holds them between the two round trips).
+func sameTypes(got, want []pgconn.FieldDescription) error {
+	if got == nil {
+		return nil // the statement failed; its error comes from Close
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("the statement's result changed between describe and execute (%d columns, then %d); run it again", len(want), len(got))
+	}
+	for i := range got {
+		if got[i].DataTypeOID != want[i].DataTypeOID {
+			return fmt.Errorf("column %q changed type between describe and execute; run the statement again", got[i].Name)
+		}
+	}
+	return nil
+}
+
 // describeColumns names the result columns and picks each one's format,
-// looking up types the pool does not know yet.
-func (p *Pool) describeColumns(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescription) ([]Column, []typeInfo, []int16, error) {
-	cols := make([]Column, len(fields))
-	infos := make([]typeInfo, len(fields))
-	formats := make([]int16, len(fields))
+// looking up types the pool does not know yet (looked reports a lookup ran
+// on conn).
+func (p *Pool) describeColumns(ctx context.Context, conn *pgx.Conn, fields []pgconn.FieldDescription) (cols []Column, infos []typeInfo, formats []int16, looked bool, err error) {
+	cols = make([]Column, len(fields))
+	infos = make([]typeInfo, len(fields))
+	formats = make([]int16, len(fields))
 	var missing []uint32
 	for i, f := range fields {
 		t, ok := p.types.get(f.DataTypeOID)
@@ -272,8 +302,9 @@ func (p *Pool) describeColumns(ctx context.Context, conn *pgx.Conn, fields []pgc
 		infos[i] = t
 	}
 	if len(missing) > 0 {
+		looked = true
 		if err := p.types.lookup(ctx, conn, missing); err != nil {
-			return nil, nil, nil, p.dbError("describing the result", err)
+			return nil, nil, nil, looked, p.dbError("describing the result", err)
 		}
 		for i, f := range fields {
 			if infos[i].name == "" {
@@ -288,7 +319,7 @@ func (p *Pool) describeColumns(ctx context.Context, conn *pgx.Conn, fields []pgc
 		cols[i] = Column{Name: f.Name, Type: infos[i].name}
 		formats[i] = infos[i].format()
 	}
-	return cols, infos, formats, nil
+	return cols, infos, formats, looked, nil
 }
 
 // rowSizeLowerBound is a cheap lower bound of a row's JSON size from its

@@ -185,8 +185,10 @@ func (c *typeCache) put(oid uint32, t typeInfo) {
 
 // lookupTypesSQL describes types not in builtinTypes. Everything is
 // schema-qualified: the session's search_path may be the caller's.
-const lookupTypesSQL = `SELECT t.oid, pg_catalog.format_type(t.oid, NULL), t.typelem, t.typdelim::pg_catalog.text, t.typlen
-FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::pg_catalog.oid[])`
+const lookupTypesSQL = `SELECT t.oid, pg_catalog.format_type(t.oid, NULL), t.typelem, t.typdelim::pg_catalog.text, t.typlen,
+ COALESCE(e.typbasetype, 0)
+FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+WHERE t.oid = ANY($1::pg_catalog.oid[])`
 
 // lookup resolves oids through the cache, querying pg_type on conn for the
 // ones it does not know. Unknown types are decoded as text; arrays of them
@@ -200,12 +202,12 @@ func (c *typeCache) lookup(ctx context.Context, conn *pgx.Conn, oids []uint32) e
 	found := make(map[uint32]bool, len(oids))
 	for rows.Next() {
 		var (
-			oid, elem uint32
-			name      string
-			delim     string
-			typlen    int16
+			oid, elem, elemBase uint32
+			name                string
+			delim               string
+			typlen              int16
 		)
-		if err := rows.Scan(&oid, &name, &elem, &delim, &typlen); err != nil {
+		if err := rows.Scan(&oid, &name, &elem, &delim, &typlen, &elemBase); err != nil {
 			return fmt.Errorf("looking up result column types: %w", err)
 		}
 		t := typeInfo{name: name, kind: kText}
@@ -213,6 +215,9 @@ func (c *typeCache) lookup(ctx context.Context, conn *pgx.Conn, oids []uint32) e
 			// A true array (fixed-length types such as point also have a
 			// typelem, for subscripting, but are not arrays).
 			t.kind, t.elem, t.delim = kArray, kText, ','
+			if elemBase != 0 {
+				elem = elemBase // an array of a domain: decode as its base type
+			}
 			if e, ok := builtinTypes[elem]; ok && e.kind != kArray {
 				t.elem = e.kind
 			}
