@@ -63,32 +63,20 @@ func redactURIRest(rest string) string {
 		out := strings.TrimPrefix(u.String(), "postgres://")
 		return strings.ReplaceAll(out, url.QueryEscape(Redacted), Redacted)
 	}
-	// Malformed, or an @ in an odd place: everything between the first : and
-	// the last @ may be password.
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		user, _, hasPW := strings.Cut(rest[:at], ":")
-		host := rest[at+1:]
-		if hasPW {
-			return user + ":" + Redacted + "@" + redactQuery(host)
-		}
-		return rest[:at] + "@" + redactQuery(host)
-	}
-	return redactQuery(rest)
-}
-
-// redactQuery masks password parameters in text that may end in ?query.
-func redactQuery(s string) string {
-	base, q, ok := strings.Cut(s, "?")
-	if !ok {
-		return s
-	}
-	parts := strings.Split(q, "&")
-	for i, kv := range parts {
-		if k, _, ok := strings.Cut(kv, "="); ok && isPasswordKey(k) {
-			parts[i] = k + "=" + Redacted
+	// Malformed, or an @ in an odd place: mask everything from the first :
+	// to the last @ (where a password in the user info could end), then
+	// everything after a password= (where a query password could end).
+	out := rest
+	if at := strings.LastIndexByte(out, '@'); at >= 0 {
+		if colon := strings.IndexByte(out[:at], ':'); colon >= 0 {
+			out = out[:colon+1] + Redacted + out[at:]
 		}
 	}
-	return base + "?" + strings.Join(parts, "&")
+	lower := strings.ToLower(out)
+	if i := strings.Index(lower, "password="); i >= 0 {
+		out = out[:i+len("password=")] + Redacted
+	}
+	return out
 }
 
 func boolInt(b bool) int {
