@@ -213,7 +213,9 @@ type APIKey struct {
 	// least 16 characters); it is hashed into KeyHash at load and cleared.
 	Key    Secret `yaml:"key,omitempty"`
 	Tenant string `yaml:"tenant"` // default: Name
-	// Endpoints the key may use ("main" for /mcp); empty means all.
+	// Endpoints the key may use; "main" is /mcp with the databases composed
+	// into it. Empty means all. On an endpoint's own auth block it may only
+	// name that endpoint.
 	Endpoints []string `yaml:"endpoints,omitempty"`
 	// Scopes granted (also tool tags: read, write, admin); empty means all.
 	Scopes []string `yaml:"scopes,omitempty"`
