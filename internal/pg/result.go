@@ -51,14 +51,14 @@ func (r *Result) Text() string {
 			b.WriteString(c.Type)
 		}
 		b.WriteByte('\n')
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // "a<b" reads better than "a\u003cb"
 		for _, row := range r.Rows {
-			line, err := json.Marshal(row)
-			if err != nil {
+			if err := enc.Encode(row); err != nil {
 				// Not reachable with values this package produces.
-				line = []byte(strconv.Quote(err.Error()))
+				b.WriteString(strconv.Quote(err.Error()))
+				b.WriteByte('\n')
 			}
-			b.Write(line)
-			b.WriteByte('\n')
 		}
 		b.WriteString(strconv.Itoa(r.RowCount))
 		if r.RowCount == 1 {
