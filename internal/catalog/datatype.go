@@ -61,7 +61,7 @@ func describeType(ctx context.Context, q Querier, d *Details, oid uint32) error 
 		{name: "type", sql: typeSQL, args: []any{oid}, scan: func(rows pgx.Rows) error {
 			return eachRow(rows, func() error { return scanType(rows, d, ti) })
 		}},
-		{name: "attributes", sql: attrSQL, args: []any{oid}, scan: func(rows pgx.Rows) error {
+		{name: "attributes", sql: attrSQL, args: []any{oid, false}, scan: func(rows pgx.Rows) error {
 			cols, err := scanColumns(rows)
 			ti.Attributes = cols
 			return err

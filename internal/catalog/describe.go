@@ -20,9 +20,10 @@ const (
 
 // candidate is one catalog object with the requested name.
 type candidate struct {
-	src  string // relation, function, type or extension
-	oid  uint32
-	kind string // relkind, prokind or typtype
+	src    string // relation, function, type or extension
+	oid    uint32
+	kind   string // relkind, prokind or typtype
+	locked bool   // another session holds or awaits an exclusive lock (relations)
 }
 
 func (c candidate) objectType() ObjectType {
@@ -58,18 +59,33 @@ func hasColumns(t ObjectType) bool {
 
 // resolveSQL finds every object named $2 in schema $1, in the order Describe
 // prefers them when no type is given.
-const resolveSQL = `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1)
-SELECT 'relation', c.oid, c.relkind::text FROM pg_class c
+//
+// For relations it also tells whether another session holds or awaits an
+// ACCESS EXCLUSIVE lock that PostgreSQL's deparsing functions
+// (pg_get_expr, pg_get_indexdef, pg_get_viewdef …) would queue behind: on
+// the relation, one of its indexes or its TOAST table; for an index, on its
+// table; for a view, on a relation it reads.
+const resolveSQL = `WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = $1), ` + lockedCTE + `
+SELECT 'relation', c.oid, c.relkind::text,
+	EXISTS (SELECT FROM locked WHERE locked.oid = c.oid)
+	OR c.relkind IN ('i', 'I') AND EXISTS (
+		SELECT FROM pg_index i JOIN locked ON locked.oid = i.indrelid WHERE i.indexrelid = c.oid)
+	OR c.relkind IN ('v', 'm') AND EXISTS (
+		SELECT FROM pg_rewrite r
+		JOIN pg_depend dep ON dep.classid = 'pg_rewrite'::regclass AND dep.objid = r.oid AND dep.refclassid = 'pg_class'::regclass
+		JOIN locked ON locked.oid = dep.refobjid
+		WHERE r.ev_class = c.oid)
+FROM pg_class c
 WHERE c.relnamespace = (SELECT oid FROM ns) AND c.relname = $2 AND c.relkind <> 'c'
 UNION ALL
-SELECT 'type', t.oid, t.typtype::text FROM pg_type t LEFT JOIN pg_class r ON r.oid = t.typrelid
+SELECT 'type', t.oid, t.typtype::text, false FROM pg_type t LEFT JOIN pg_class r ON r.oid = t.typrelid
 WHERE t.typnamespace = (SELECT oid FROM ns) AND t.typname = $2 AND (t.typrelid = 0 OR r.relkind = 'c')
   AND NOT EXISTS (SELECT FROM pg_type el WHERE el.typarray = t.oid)
 UNION ALL
-SELECT 'function', p.oid, p.prokind::text FROM pg_proc p
+SELECT 'function', p.oid, p.prokind::text, false FROM pg_proc p
 WHERE p.pronamespace = (SELECT oid FROM ns) AND p.proname = $2
 UNION ALL
-SELECT 'extension', e.oid, '' FROM pg_extension e
+SELECT 'extension', e.oid, '', false FROM pg_extension e
 WHERE e.extnamespace = (SELECT oid FROM ns) AND e.extname = $2`
 
 // Describe returns the details of the object called name in schema (both
@@ -105,7 +121,7 @@ func Describe(ctx context.Context, q Querier, schema, name string, typ ObjectTyp
 	}
 	cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
 		var c candidate
-		err := r.Scan(&c.src, &c.oid, &c.kind)
+		err := r.Scan(&c.src, &c.oid, &c.kind, &c.locked)
 		return c, err
 	})
 	if err != nil {
@@ -141,7 +157,7 @@ func Describe(ctx context.Context, q Querier, schema, name string, typ ObjectTyp
 	}
 	switch first.src {
 	case "relation":
-		err = describeRelation(ctx, q, d, first.oid, first.kind)
+		err = describeRelation(ctx, q, d, first.oid, first.kind, first.locked)
 	case "function":
 		oids := make([]uint32, len(chosen))
 		for i, c := range chosen {

@@ -90,7 +90,7 @@ type Column struct {
 type Constraint struct {
 	Name       string   `json:"name"`
 	Columns    []string `json:"columns,omitempty"`
-	Definition string   `json:"definition"` // pg_get_constraintdef
+	Definition string   `json:"definition,omitempty"` // pg_get_constraintdef; absent for check and exclusion constraints while the table is locked
 	// Expression is a check constraint's boolean expression.
 	Expression        string `json:"expression,omitempty"`
 	Index             string `json:"index,omitempty"` // the index enforcing it
@@ -135,8 +135,8 @@ type Index struct {
 	// is described.
 	Schema     string `json:"schema,omitempty"`
 	Table      string `json:"table,omitempty"`
-	Definition string `json:"definition"` // pg_get_indexdef
-	Method     string `json:"method"`     // btree, gist, gin, …
+	Definition string `json:"definition,omitempty"` // pg_get_indexdef; absent while the table is locked
+	Method     string `json:"method"`               // btree, gist, gin, …
 	Primary    bool   `json:"primary,omitempty"`
 	Unique     bool   `json:"unique"`
 	Exclusion  bool   `json:"exclusion,omitempty"`
@@ -171,8 +171,8 @@ type Trigger struct {
 	FiresOn    string `json:"fires_on,omitempty"`
 	Condition  string `json:"condition,omitempty"` // the WHEN expression
 	Constraint bool   `json:"constraint_trigger,omitempty"`
-	Inherited  bool   `json:"inherited,omitempty"` // cloned from a partitioned table's trigger
-	Definition string `json:"definition"`          // pg_get_triggerdef
+	Inherited  bool   `json:"inherited,omitempty"`  // cloned from a partitioned table's trigger
+	Definition string `json:"definition,omitempty"` // pg_get_triggerdef; absent for a WHEN trigger while the table is locked
 }
 
 // RowSecurity is a table's row-level security state.
@@ -251,9 +251,11 @@ type Partitioning struct {
 
 // Partition is one partition of a partitioned table.
 type Partition struct {
-	Schema      string `json:"schema"`
-	Name        string `json:"name"`
-	Bound       string `json:"bound"` // "FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')", "DEFAULT"
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	// Bound is "FOR VALUES FROM (…) TO (…)", "FOR VALUES IN (…)", "DEFAULT" …;
+	// absent while the partition is locked by another session.
+	Bound       string `json:"bound,omitempty"`
 	Partitioned bool   `json:"partitioned,omitempty"`
 	Foreign     bool   `json:"foreign,omitempty"`
 	RowEstimate *int64 `json:"row_estimate,omitempty"`
@@ -263,7 +265,7 @@ type Partition struct {
 type PartitionParent struct {
 	Schema string `json:"schema"`
 	Table  string `json:"table"`
-	Bound  string `json:"bound"`
+	Bound  string `json:"bound,omitempty"` // absent while the partition is locked
 }
 
 // RelationRef names a relation.

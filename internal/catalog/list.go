@@ -90,8 +90,8 @@ type Object struct {
 	Server string `json:"server,omitempty"`
 }
 
-// Fragments of the list query, one per kind. Each yields oid, classoid, name,
-// otype and sortkey for the objects of the schema in the CTE "ns". The
+// Fragments of the list query, one per kind. Each yields (and names, for
+// when it stands alone) oid, classoid, name, otype and sortkey for the objects of the schema in the CTE "ns". The
 // extension-member filter is appended by listFragment.
 const (
 	listRelationsSQL = `SELECT c.oid, 'pg_class'::regclass::oid AS classoid, c.relname::text AS name,
@@ -102,21 +102,21 @@ FROM pg_class c
 WHERE c.relnamespace = (SELECT oid FROM ns) AND c.relkind IN (%s)`
 	// Functions, without those PostgreSQL made as part of another object
 	// (a range type's constructors).
-	listFunctionsSQL = `SELECT p.oid, 'pg_proc'::regclass::oid, p.proname::text, 'function',
-	pg_get_function_identity_arguments(p.oid)
+	listFunctionsSQL = `SELECT p.oid, 'pg_proc'::regclass::oid AS classoid, p.proname::text AS name, 'function' AS otype,
+	pg_get_function_identity_arguments(p.oid) AS sortkey
 FROM pg_proc p
 WHERE p.pronamespace = (SELECT oid FROM ns)
   AND NOT EXISTS (SELECT FROM pg_depend dep WHERE dep.classid = 'pg_proc'::regclass AND dep.objid = p.oid AND dep.deptype = 'i')`
 	// Types: not arrays, not the row types of tables and views (only
 	// stand-alone composite types), not pseudo-types or multiranges (a
 	// range's multirange comes with it).
-	listTypesSQL = `SELECT t.oid, 'pg_type'::regclass::oid, t.typname::text, 'type', ''
+	listTypesSQL = `SELECT t.oid, 'pg_type'::regclass::oid AS classoid, t.typname::text AS name, 'type' AS otype, '' AS sortkey
 FROM pg_type t
 LEFT JOIN pg_class r ON r.oid = t.typrelid
 WHERE t.typnamespace = (SELECT oid FROM ns) AND t.typtype IN (%s)
   AND (t.typrelid = 0 OR r.relkind = 'c')
   AND NOT EXISTS (SELECT FROM pg_type el WHERE el.typarray = t.oid)`
-	listExtensionsSQL = `SELECT e.oid, 'pg_extension'::regclass::oid, e.extname::text, 'extension', ''
+	listExtensionsSQL = `SELECT e.oid, 'pg_extension'::regclass::oid AS classoid, e.extname::text AS name, 'extension' AS otype, '' AS sortkey
 FROM pg_extension e
 WHERE e.extnamespace = (SELECT oid FROM ns)`
 )
@@ -173,7 +173,7 @@ func fragments(t ObjectType, includeMembers bool) []string {
 // listDetailsSQL completes the page of objects (CTE "page") with the
 // columns that cost something (sizes, estimates, comments), so only the
 // returned objects pay for them.
-const listDetailsSQL = `SELECT p.name, p.otype,
+var listDetailsSQL = `SELECT p.name, p.otype,
 	CASE
 		WHEN c.relkind = 'p' THEN 'partitioned'
 		WHEN c.relispartition AND c.relkind IN ('r', 'f') THEN 'partition'
@@ -190,17 +190,19 @@ const listDetailsSQL = `SELECT p.name, p.otype,
 	CASE
 		WHEN c.relkind IN ('r', 'm', 't', 'f') AND c.reltuples >= 0 THEN c.reltuples::int8
 		WHEN c.relkind = 'p' THEN (
+			` + partitionTree("c.oid") + `
 			SELECT sum(lc.reltuples) FILTER (WHERE lc.reltuples >= 0)::int8
-			FROM pg_partition_tree(c.oid) pt JOIN pg_class lc ON lc.oid = pt.relid
-			WHERE pt.isleaf)
+			FROM tree JOIN pg_class lc ON lc.oid = tree.oid
+			WHERE lc.relkind NOT IN ('p', 'I'))
 	END,
 	CASE
 		WHEN c.relkind IN ('r', 'm', 't', 'S', 'i') THEN
 			CASE WHEN NOT EXISTS (SELECT FROM locked WHERE locked.oid = c.oid) THEN pg_total_relation_size(c.oid) END
 		WHEN c.relkind IN ('p', 'I') THEN (
-			SELECT CASE WHEN count(lk.oid) = 0 THEN coalesce(sum(pg_total_relation_size(pt.relid)) FILTER (WHERE lk.oid IS NULL), 0) END::int8
-			FROM pg_partition_tree(c.oid) pt LEFT JOIN locked lk ON lk.oid = pt.relid
-			WHERE pt.isleaf)
+			` + partitionTree("c.oid") + `
+			SELECT CASE WHEN count(lk.oid) = 0 THEN coalesce(sum(pg_total_relation_size(lc.oid)) FILTER (WHERE lk.oid IS NULL), 0) END::int8
+			FROM tree JOIN pg_class lc ON lc.oid = tree.oid LEFT JOIN locked lk ON lk.oid = lc.oid
+			WHERE lc.relkind IN ('r', 'm', 'i'))
 	END,
 	ixt.relname::text,
 	CASE WHEN c.relispartition THEN (

@@ -75,3 +75,16 @@ const lockedCTE = `locks AS MATERIALIZED (
 	UNION SELECT i.indrelid FROM pg_catalog.pg_index i JOIN locks k ON k.oid = i.indexrelid
 	UNION SELECT c.oid FROM pg_catalog.pg_class c JOIN locks k ON k.oid = c.reltoastrelid
 )`
+
+// partitionTree starts a WITH RECURSIVE clause defining "tree": every
+// relation below root (an SQL expression) in pg_inherits, at any depth. For
+// a partitioned table or index that is its partitions; leaves are those not
+// partitioned themselves (relkind not p or I). Unlike pg_partition_tree,
+// which locks every partition, reading pg_inherits waits for no one.
+func partitionTree(root string) string {
+	return `WITH RECURSIVE tree AS (
+	SELECT inhrelid AS oid FROM pg_inherits WHERE inhparent = ` + root + `
+	UNION ALL
+	SELECT ih.inhrelid FROM pg_inherits ih JOIN tree ON ih.inhparent = tree.oid
+)`
+}

@@ -9,16 +9,16 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// relationSQL reads one relation's own row ($1 = oid, $2 = definition cap):
+// relationSQL reads one relation's own row ($1 = oid, $2 = definition cap,
+// $3 = locked: skip what would wait for the lock):
 // ownership, flags, partitioning, foreign server, view definition, sizes and
 // the row estimate. "leaves" are the relations holding its data (itself, or
 // its leaf partitions).
-const relationSQL = `WITH leaves AS (
+var relationSQL = partitionTree("$1") + `,
+leaves AS (
 	SELECT lc.oid, lc.reltoastrelid, lc.reltuples
-	FROM pg_class c0
-	CROSS JOIN LATERAL pg_partition_tree(c0.oid) pt
-	JOIN pg_class lc ON lc.oid = pt.relid
-	WHERE c0.oid = $1 AND c0.relkind IN ('p', 'I') AND pt.isleaf AND lc.relkind IN ('r', 'm', 'i')
+	FROM tree JOIN pg_class lc ON lc.oid = tree.oid
+	WHERE lc.relkind IN ('r', 'm', 'i') AND (SELECT relkind FROM pg_class WHERE oid = $1) IN ('p', 'I')
 	UNION ALL
 	SELECT lc.oid, lc.reltoastrelid, lc.reltuples
 	FROM pg_class lc
@@ -43,7 +43,7 @@ SELECT c.relkind::text, c.relispartition, pg_get_userbyid(c.relowner), d.descrip
 	c.relkind NOT IN ('S', 'i', 'I') AND has_any_column_privilege(c.oid, 'SELECT'),
 	c.relrowsecurity, c.relforcerowsecurity,
 	CASE WHEN c.relkind IN ('r', 'p') THEN row_security_active(c.oid) ELSE false END,
-	pt.partstrat::text, pg_get_partkeydef(c.oid), pg_get_expr(c.relpartbound, c.oid),
+	pt.partstrat::text, pg_get_partkeydef(c.oid), CASE WHEN NOT $3 THEN pg_get_expr(c.relpartbound, c.oid) END,
 	fs.srvname::text, w.fdwname::text, ft.ftoptions::text[], fs.srvoptions::text[],
 	left(v.def, $2), length(v.def), c.relispopulated,
 	s.locked, s.n, s.total, s.indexes, s.toast, s.tuples, s.unanalyzed
@@ -54,7 +54,7 @@ LEFT JOIN pg_partitioned_table pt ON pt.partrelid = c.oid
 LEFT JOIN pg_foreign_table ft ON ft.ftrelid = c.oid
 LEFT JOIN pg_foreign_server fs ON fs.oid = ft.ftserver
 LEFT JOIN pg_foreign_data_wrapper w ON w.oid = fs.srvfdw
-LEFT JOIN LATERAL (SELECT CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS def OFFSET 0) v ON true
+LEFT JOIN LATERAL (SELECT CASE WHEN c.relkind IN ('v', 'm') AND NOT $3 THEN pg_get_viewdef(c.oid) END AS def OFFSET 0) v ON true
 WHERE c.oid = $1`
 
 const statsSQL = `SELECT seq_scan, seq_tup_read, idx_scan, idx_tup_fetch, n_tup_ins, n_tup_upd, n_tup_del,
@@ -64,11 +64,12 @@ const statsSQL = `SELECT seq_scan, seq_tup_read, idx_scan, idx_tup_fetch, n_tup_
 FROM pg_stat_all_tables WHERE relid = $1`
 
 // columnsSQL reads the columns of relation $1 (also a composite type's
-// attributes, through its typrelid).
+// attributes, through its typrelid); $2 = locked leaves out defaults and
+// generation expressions, whose deparsing waits for the lock.
 const columnsSQL = `SELECT a.attnum::int4, a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-	CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+	CASE WHEN a.attgenerated = '' AND NOT $2 THEN pg_get_expr(ad.adbin, ad.adrelid) END,
 	a.attidentity::text, a.attgenerated::text,
-	CASE WHEN a.attgenerated <> '' THEN pg_get_expr(ad.adbin, ad.adrelid) END,
+	CASE WHEN a.attgenerated <> '' AND NOT $2 THEN pg_get_expr(ad.adbin, ad.adrelid) END,
 	CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
 		CASE WHEN cn.nspname = 'pg_catalog' THEN co.collname::text ELSE cn.nspname || '.' || co.collname END
 	END,
@@ -85,7 +86,8 @@ ORDER BY a.attnum`
 // constraintsSQL reads the constraints of table $1 and the foreign keys of
 // other tables that reference it. Copies of a foreign key that PostgreSQL
 // keeps per partition of a referenced partitioned table, and per partition
-// of a referencing one (for incoming keys), are left out.
+// of a referencing one (for incoming keys), are left out. $2 = locked
+// leaves out what deparses expressions (check and exclusion constraints).
 const constraintsSQL = `SELECT con.conname::text, con.contype::text, con.conrelid = $1, con.confrelid = $1,
 	sn.nspname::text, sc.relname::text,
 	ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
@@ -95,8 +97,8 @@ const constraintsSQL = `SELECT con.conname::text, con.contype::text, con.conreli
 		JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord),
 	con.confupdtype::text, con.confdeltype::text, con.confmatchtype::text,
 	con.condeferrable, con.condeferred, con.convalidated,
-	pg_get_constraintdef(con.oid),
-	CASE WHEN con.contype = 'c' THEN pg_get_expr(con.conbin, con.conrelid) END,
+	CASE WHEN NOT $2 OR con.contype IN ('p', 'u', 'f') THEN pg_get_constraintdef(con.oid) END,
+	CASE WHEN con.contype = 'c' AND NOT $2 THEN pg_get_expr(con.conbin, con.conrelid) END,
 	ic.relname::text, NOT con.conislocal, con.connoinherit, d.description
 FROM pg_constraint con
 JOIN pg_class sc ON sc.oid = con.conrelid
@@ -112,20 +114,23 @@ WHERE ((con.conrelid = $1 AND con.contype IN ('p', 'u', 'f', 'c', 'x'))
 ORDER BY con.contype, con.conname COLLATE "C", sn.nspname COLLATE "C", sc.relname COLLATE "C"`
 
 // indexesSQL reads indexes; %s is the column ($1) selects them by: indrelid
-// for a table's indexes, indexrelid for one index.
-const indexesSQL = `WITH ` + lockedCTE + `
-SELECT ic.relname::text, tn.nspname::text, tc.relname::text, pg_get_indexdef(i.indexrelid), coalesce(am.amname::text, ''),
+// for a table's indexes, indexrelid for one index. $2 = locked leaves out
+// definitions and predicates.
+var indexesSQL = `WITH ` + lockedCTE + `
+SELECT ic.relname::text, tn.nspname::text, tc.relname::text,
+	CASE WHEN NOT $2 THEN pg_get_indexdef(i.indexrelid) END, coalesce(am.amname::text, ''),
 	i.indisprimary, i.indisunique, i.indisexclusion, i.indisvalid, ic.relkind = 'I',
-	pg_get_expr(i.indpred, i.indrelid), con.conname::text,
+	CASE WHEN NOT $2 THEN pg_get_expr(i.indpred, i.indrelid) END, con.conname::text,
 	CASE
 		WHEN ic.relkind = 'i' THEN
 			CASE WHEN NOT EXISTS (SELECT FROM locked lk WHERE lk.oid IN (i.indexrelid, i.indrelid)) THEN pg_relation_size(i.indexrelid) END
 		ELSE (
-			SELECT CASE WHEN count(lk.oid) = 0 THEN coalesce(sum(pg_relation_size(pt.relid)) FILTER (WHERE lk.oid IS NULL), 0) END::int8
-			FROM pg_partition_tree(i.indexrelid) pt
-			LEFT JOIN pg_index li ON li.indexrelid = pt.relid
-			LEFT JOIN locked lk ON lk.oid IN (pt.relid, li.indrelid)
-			WHERE pt.isleaf)
+			` + partitionTree("i.indexrelid") + `
+			SELECT CASE WHEN count(lk.oid) = 0 THEN coalesce(sum(pg_relation_size(li.indexrelid)) FILTER (WHERE lk.oid IS NULL), 0) END::int8
+			FROM tree
+			JOIN pg_index li ON li.indexrelid = tree.oid
+			JOIN pg_class lc ON lc.oid = li.indexrelid AND lc.relkind = 'i'
+			LEFT JOIN locked lk ON lk.oid IN (li.indexrelid, li.indrelid))
 	END,
 	s.idx_scan, s.idx_tup_read, s.idx_tup_fetch, d.description
 FROM pg_index i
@@ -139,32 +144,41 @@ LEFT JOIN pg_description d ON d.classoid = 'pg_class'::regclass AND d.objoid = i
 WHERE i.%s = $1
 ORDER BY ic.relname COLLATE "C"`
 
+// triggersSQL reads the triggers of $1; $2 = locked leaves out the
+// definitions of triggers with a WHEN condition (deparsing it waits for the
+// lock).
 const triggersSQL = `SELECT t.tgname::text, t.tgtype::int4, t.tgenabled::text, pn.nspname || '.' || p.proname,
-	pg_get_triggerdef(t.oid), t.tgqual IS NOT NULL, t.tgconstraint <> 0, t.tgparentid <> 0
+	CASE WHEN NOT $2 OR t.tgqual IS NULL THEN pg_get_triggerdef(t.oid) END, t.tgqual IS NOT NULL, t.tgconstraint <> 0, t.tgparentid <> 0
 FROM pg_trigger t
 JOIN pg_proc p ON p.oid = t.tgfoid
 JOIN pg_namespace pn ON pn.oid = p.pronamespace
 WHERE t.tgrelid = $1 AND NOT t.tgisinternal
 ORDER BY t.tgname COLLATE "C"`
 
+// policiesSQL reads the policies of $1; $2 = locked leaves out their
+// expressions.
 const policiesSQL = `SELECT pol.polname::text, pol.polcmd::text, pol.polpermissive,
 	ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(pol.polroles) r ORDER BY 1),
-	pg_get_expr(pol.polqual, pol.polrelid), pg_get_expr(pol.polwithcheck, pol.polrelid)
+	CASE WHEN NOT $2 THEN pg_get_expr(pol.polqual, pol.polrelid) END,
+	CASE WHEN NOT $2 THEN pg_get_expr(pol.polwithcheck, pol.polrelid) END
 FROM pg_policy pol
 WHERE pol.polrelid = $1
 ORDER BY pol.polname COLLATE "C"`
 
 // inheritanceSQL reads the parents (first) and children of relation $1,
-// partitions included, with the total count of each side.
-const inheritanceSQL = `SELECT ih.inhrelid = $1 AS is_parent, n.nspname::text, c.relname::text, c.relkind::text,
-	CASE WHEN ih.inhparent = $1 THEN pg_get_expr(c.relpartbound, c.oid) END,
+// partitions included, with the total count of each side; at most $2 rows.
+// A partition's bound is left out while the partition is locked.
+const inheritanceSQL = `WITH ` + lockedCTE + `
+SELECT ih.inhrelid = $1 AS is_parent, n.nspname::text, c.relname::text, c.relkind::text,
+	CASE WHEN ih.inhparent = $1 AND NOT EXISTS (SELECT FROM locked WHERE locked.oid = c.oid)
+		THEN pg_get_expr(c.relpartbound, c.oid) END,
 	CASE WHEN c.reltuples >= 0 AND c.relkind <> 'p' THEN c.reltuples::int8 END,
 	count(*) OVER (PARTITION BY ih.inhrelid = $1)
 FROM pg_inherits ih
 JOIN pg_class c ON c.oid = CASE WHEN ih.inhrelid = $1 THEN ih.inhparent ELSE ih.inhrelid END
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE ih.inhrelid = $1 OR ih.inhparent = $1
-ORDER BY 1 DESC, ih.inhseqno, n.nspname COLLATE "C", c.relname COLLATE "C"
+ORDER BY ih.inhrelid = $1 DESC, ih.inhseqno, n.nspname COLLATE "C", c.relname COLLATE "C"
 LIMIT $2`
 
 // sequenceSQL reads sequence $1. The last value needs SELECT or USAGE on
@@ -187,18 +201,23 @@ LEFT JOIN pg_namespace tn ON tn.oid = tc.relnamespace
 LEFT JOIN pg_attribute a ON a.attrelid = dep.refobjid AND a.attnum = dep.refobjsubid
 WHERE s.seqrelid = $1`
 
-// describeRelation fills d for the relation oid of the given relkind.
-func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, relkind string) error {
+// describeRelation fills d for the relation oid of the given relkind. When
+// locked, it leaves out what would wait for another session's lock.
+func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, relkind string, locked bool) error {
+	if locked {
+		d.Notes = append(d.Notes, "another session holds or awaits an exclusive lock on this relation (ALTER TABLE, VACUUM FULL, REINDEX …): "+
+			"sizes, definitions and expressions that PostgreSQL can only print by opening it are left out; describe it again once the lock is gone")
+	}
 	var parent *RelationRef
 	var partBound string
-	secs := []section{{name: "relation", sql: relationSQL, args: []any{oid, MaxDefinitionLength},
+	secs := []section{{name: "relation", sql: relationSQL, args: []any{oid, MaxDefinitionLength, locked},
 		scan: func(rows pgx.Rows) error {
 			return eachRow(rows, func() error { return scanRelation(rows, d, &partBound) })
 		}}}
 
 	switch relkind {
 	case "r", "p", "t", "m", "f", "v":
-		secs = append(secs, section{name: "columns", sql: columnsSQL, args: []any{oid},
+		secs = append(secs, section{name: "columns", sql: columnsSQL, args: []any{oid, locked},
 			scan: func(rows pgx.Rows) error {
 				cols, err := scanColumns(rows)
 				d.Columns = cols
@@ -212,12 +231,12 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 	}
 	switch relkind {
 	case "r", "p", "f":
-		secs = append(secs, section{name: "constraints", sql: constraintsSQL, args: []any{oid},
+		secs = append(secs, section{name: "constraints", sql: constraintsSQL, args: []any{oid, locked},
 			scan: func(rows pgx.Rows) error { return eachRow(rows, func() error { return scanConstraint(rows, d) }) }})
 	}
 	switch relkind {
 	case "r", "p", "t", "m":
-		secs = append(secs, section{name: "indexes", sql: fmt.Sprintf(indexesSQL, "indrelid"), args: []any{oid},
+		secs = append(secs, section{name: "indexes", sql: fmt.Sprintf(indexesSQL, "indrelid"), args: []any{oid, locked},
 			scan: func(rows pgx.Rows) error {
 				return eachRow(rows, func() error {
 					ix, err := scanIndex(rows)
@@ -227,7 +246,7 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 				})
 			}})
 	case "i", "I":
-		secs = append(secs, section{name: "index", sql: fmt.Sprintf(indexesSQL, "indexrelid"), args: []any{oid},
+		secs = append(secs, section{name: "index", sql: fmt.Sprintf(indexesSQL, "indexrelid"), args: []any{oid, locked},
 			scan: func(rows pgx.Rows) error {
 				return eachRow(rows, func() error {
 					ix, err := scanIndex(rows)
@@ -238,12 +257,12 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 	}
 	switch relkind {
 	case "r", "p", "f", "v":
-		secs = append(secs, section{name: "triggers", sql: triggersSQL, args: []any{oid},
+		secs = append(secs, section{name: "triggers", sql: triggersSQL, args: []any{oid, locked},
 			scan: func(rows pgx.Rows) error { return eachRow(rows, func() error { return scanTrigger(rows, d) }) }})
 	}
 	switch relkind {
 	case "r", "p":
-		secs = append(secs, section{name: "policies", sql: policiesSQL, args: []any{oid},
+		secs = append(secs, section{name: "policies", sql: policiesSQL, args: []any{oid, locked},
 			scan: func(rows pgx.Rows) error { return eachRow(rows, func() error { return scanPolicy(rows, d) }) }})
 	}
 	switch relkind {
@@ -536,8 +555,7 @@ func scanConstraint(rows pgx.Rows, d *Details) error {
 		refSchema, refTable                *string
 		updType, delType, matchType        string
 		deferrable, deferred, validated    bool
-		def                                string
-		expr, index, comment               *string
+		def, expr, index, comment          *string
 		inherited, noInherit               bool
 	)
 	if err := rows.Scan(&name, &contype, &outgoing, &incoming, &srcSchema, &srcTable, &cols, &refSchema, &refTable,
@@ -551,7 +569,7 @@ func scanConstraint(rows pgx.Rows, d *Details) error {
 			ReferencedSchema: deref(refSchema), ReferencedTable: deref(refTable), ReferencedColumns: refCols,
 			OnUpdate: fkAction(updType), OnDelete: fkAction(delType), Match: fkMatch(matchType),
 			Deferrable: deferrable, InitiallyDeferred: deferred, NotValid: !validated, Inherited: inherited,
-			Definition: def, Comment: deref(comment),
+			Definition: deref(def), Comment: deref(comment),
 		}
 		if outgoing {
 			d.ForeignKeys = append(d.ForeignKeys, fk)
@@ -563,7 +581,7 @@ func scanConstraint(rows pgx.Rows, d *Details) error {
 		return nil
 	}
 	c := Constraint{
-		Name: name, Columns: cols, Definition: def, Expression: deref(expr), Index: deref(index),
+		Name: name, Columns: cols, Definition: deref(def), Expression: deref(expr), Index: deref(index),
 		Deferrable: deferrable, InitiallyDeferred: deferred, NotValid: !validated,
 		Inherited: inherited, NoInherit: noInherit && contype == "c", Comment: deref(comment),
 	}
@@ -582,11 +600,11 @@ func scanConstraint(rows pgx.Rows, d *Details) error {
 
 func scanIndex(rows pgx.Rows) (Index, error) {
 	var ix Index
-	var predicate, constraint, comment *string
-	err := rows.Scan(&ix.Name, &ix.Schema, &ix.Table, &ix.Definition, &ix.Method,
+	var def, predicate, constraint, comment *string
+	err := rows.Scan(&ix.Name, &ix.Schema, &ix.Table, &def, &ix.Method,
 		&ix.Primary, &ix.Unique, &ix.Exclusion, &ix.Valid, &ix.Partitioned,
 		&predicate, &constraint, &ix.SizeBytes, &ix.Scans, &ix.TuplesRead, &ix.TuplesFetched, &comment)
-	ix.Predicate, ix.Constraint, ix.Comment = deref(predicate), deref(constraint), deref(comment)
+	ix.Definition, ix.Predicate, ix.Constraint, ix.Comment = deref(def), deref(predicate), deref(constraint), deref(comment)
 	ix.Size = sizeOf(ix.SizeBytes)
 	return ix, err
 }
@@ -607,10 +625,12 @@ func scanTrigger(rows pgx.Rows, d *Details) error {
 	var tgtype int32
 	var enabled string
 	var hasCondition bool
-	if err := rows.Scan(&t.Name, &tgtype, &enabled, &t.Function, &t.Definition, &hasCondition,
+	var def *string
+	if err := rows.Scan(&t.Name, &tgtype, &enabled, &t.Function, &def, &hasCondition,
 		&t.Constraint, &t.Inherited); err != nil {
 		return err
 	}
+	t.Definition = deref(def)
 	switch {
 	case tgtype&triggerInstead != 0:
 		t.Timing = "INSTEAD OF"
@@ -718,10 +738,10 @@ func scanInheritance(rows pgx.Rows, d *Details) (*RelationRef, error) {
 		d.Inherits = append(d.Inherits, ref)
 		return &ref, nil
 	}
-	if d.Partitioning != nil && bound != nil {
+	if d.Partitioning != nil && kind != "" && !isParent {
 		d.Partitioning.PartitionCount = int(count)
 		if len(d.Partitioning.Partitions) < maxChildren {
-			d.Partitioning.Partitions = append(d.Partitioning.Partitions, Partition{Schema: schema, Name: name, Bound: *bound,
+			d.Partitioning.Partitions = append(d.Partitioning.Partitions, Partition{Schema: schema, Name: name, Bound: deref(bound),
 				Partitioned: kind == "p", Foreign: kind == "f", RowEstimate: estimate})
 		}
 		return nil, nil

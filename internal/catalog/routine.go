@@ -23,7 +23,7 @@ LEFT JOIN pg_aggregate ag ON ag.aggfnoid = p.oid
 LEFT JOIN pg_description d ON d.classoid = 'pg_proc'::regclass AND d.objoid = p.oid AND d.objsubid = 0
 LEFT JOIN LATERAL (SELECT CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END AS def OFFSET 0) fd ON true
 WHERE p.oid = ANY($1::oid[])
-ORDER BY 1 COLLATE "C"`
+ORDER BY pg_get_function_identity_arguments(p.oid) COLLATE "C"`
 
 // describeFunctions fills d with every overload in oids.
 func describeFunctions(ctx context.Context, q Querier, d *Details, oids []uint32) error {

@@ -35,6 +35,9 @@ type SchemaInfo struct {
 const listSchemasSQL = `WITH ` + lockedCTE + `,
 members AS MATERIALIZED (
 	SELECT classid, objid FROM pg_depend WHERE deptype = 'e'
+	UNION
+	-- Functions PostgreSQL made as part of another object (range constructors).
+	SELECT classid, objid FROM pg_depend WHERE deptype = 'i' AND classid = 'pg_proc'::regclass
 ),
 rels AS (
 	SELECT c.relnamespace AS nsp,
