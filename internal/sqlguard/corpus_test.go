@@ -1,0 +1,119 @@
+package sqlguard_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/sqlguard"
+)
+
+// corpusDir holds the attack corpus shared with the end-to-end tests.
+var corpusDir = filepath.Join("..", "..", "testdata", "attacks")
+
+// outcome is a vector's expected result in one mode.
+type outcome string
+
+const (
+	refused outcome = "refused"
+	bounded outcome = "bounded"
+	allowed outcome = "allowed"
+)
+
+type vector struct {
+	Name     string                  `yaml:"name"`
+	Category string                  `yaml:"category"`
+	SQL      string                  `yaml:"sql"`
+	Expect   map[access.Mode]outcome `yaml:"expect"`
+	Guard    map[access.Mode]outcome `yaml:"guard"`
+}
+
+// guardOutcome is what Check alone must decide for the vector in mode.
+func (v vector) guardOutcome(m access.Mode) outcome {
+	if g, ok := v.Guard[m]; ok {
+		return g
+	}
+	return v.Expect[m]
+}
+
+// loadCorpus reads vectors.yaml strictly and checks its shape.
+func loadCorpus(t testing.TB) []vector {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(corpusDir, "vectors.yaml"))
+	if err != nil {
+		t.Fatalf("reading corpus: %v", err)
+	}
+	var file struct {
+		Vectors []vector `yaml:"vectors"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&file); err != nil {
+		t.Fatalf("decoding vectors.yaml: %v", err)
+	}
+	seen := map[string]bool{}
+	for i, v := range file.Vectors {
+		where := fmt.Sprintf("vectors[%d] (%s)", i, v.Name)
+		if v.Name == "" || v.Category == "" {
+			t.Fatalf("%s: name and category are required", where)
+		}
+		if seen[v.Name] {
+			t.Fatalf("%s: duplicate name", where)
+		}
+		seen[v.Name] = true
+		if len(v.Expect) != len(access.Modes) {
+			t.Fatalf("%s: expect must list all four modes, got %v", where, v.Expect)
+		}
+		for m, o := range v.Expect {
+			if !m.Valid() || (o != refused && o != bounded && o != allowed) {
+				t.Fatalf("%s: bad expectation %s: %s", where, m, o)
+			}
+		}
+		for m, o := range v.Guard {
+			if !m.Valid() || (o != refused && o != allowed && o != bounded) {
+				t.Fatalf("%s: bad guard %s: %s", where, m, o)
+			}
+			if o == v.Expect[m] {
+				t.Fatalf("%s: guard for %s repeats expect; drop it", where, m)
+			}
+		}
+	}
+	return file.Vectors
+}
+
+// TestCorpusGuard checks Check's verdict on every vector in every mode:
+// refused exactly when the corpus says the validator refuses.
+func TestCorpusGuard(t *testing.T) {
+	vectors := loadCorpus(t)
+	if len(vectors) < 150 {
+		t.Errorf("corpus has %d vectors, want at least 150", len(vectors))
+	}
+	categories := map[string]int{}
+	for _, v := range vectors {
+		categories[v.Category]++
+		for _, m := range access.Modes {
+			want := v.guardOutcome(m)
+			_, err := sqlguard.Check(v.SQL, m)
+			if got := err != nil; got != (want == refused) {
+				t.Errorf("%s: Check(%q, %s) = %v, want %s", v.Name, v.SQL, m, err, want)
+			}
+			if err != nil {
+				if _, ok := err.(*sqlguard.Error); !ok {
+					t.Errorf("%s: Check(%q, %s) returned %T, want *sqlguard.Error", v.Name, v.SQL, m, err)
+				}
+			}
+		}
+	}
+	for _, c := range []string{"benign", "multi_statement", "transaction_control", "side_effect_function", "obfuscation",
+		"catalog_probe", "write_in_cte", "select_into", "create_table_as", "do_call", "copy", "explain_analyze", "lock",
+		"for_update", "listen_notify", "prepare_execute", "cursor", "resource"} {
+		if categories[c] == 0 {
+			t.Errorf("corpus has no vector of category %s", c)
+		}
+	}
+}

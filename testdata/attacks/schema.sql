@@ -1,0 +1,111 @@
+-- Fixture for the attack corpus in vectors.yaml.
+--
+-- Run it in a fresh database as the role that will own the objects (the
+-- admin_rw role in the end-to-end replay; a superuser works too). It needs
+-- CREATE on the database and on schema public, nothing more: no superuser,
+-- no extension, no role. The header of vectors.yaml lists the privileges the
+-- four mode roles are assumed to have on these objects.
+
+CREATE TYPE public.priority AS ENUM ('low', 'normal', 'high');
+
+CREATE TABLE public.accounts (
+    id         integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant     text NOT NULL,
+    name       text NOT NULL,
+    email      text NOT NULL UNIQUE,
+    balance    numeric(12, 2) NOT NULL DEFAULT 0,
+    status     text NOT NULL DEFAULT 'active',
+    created_at timestamptz NOT NULL DEFAULT '2024-01-01 00:00:00+00'
+);
+
+CREATE TABLE public.orders (
+    id         serial PRIMARY KEY,
+    account_id integer NOT NULL REFERENCES public.accounts (id),
+    amount     numeric(12, 2) NOT NULL,
+    status     text NOT NULL,
+    priority   public.priority NOT NULL DEFAULT 'normal',
+    items      jsonb NOT NULL DEFAULT '[]',
+    tags       text[] NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX orders_account_id_idx ON public.orders (account_id);
+CREATE INDEX orders_created_at_idx ON public.orders (created_at);
+
+-- A table of the user's own whose name starts with pg_: reachable as
+-- public.pg_notes only (unqualified pg_* names resolve to pg_catalog first).
+CREATE TABLE public.pg_notes (
+    id   integer PRIMARY KEY,
+    body text NOT NULL
+);
+
+-- Per-tenant rows behind row-level security: each tenant sees only its
+-- marker once the executor sets app.tenant_id for the call.
+CREATE TABLE public.documents (
+    id     integer PRIMARY KEY,
+    tenant text NOT NULL,
+    title  text NOT NULL,
+    body   text NOT NULL
+);
+ALTER TABLE public.documents ENABLE ROW LEVEL SECURITY;
+CREATE POLICY documents_tenant ON public.documents
+    USING (tenant = current_setting('app.tenant_id', true));
+
+CREATE SEQUENCE public.invoice_seq START 1000;
+
+CREATE VIEW public.account_totals AS
+SELECT a.id, a.name, a.tenant, count(o.id) AS orders, coalesce(sum(o.amount), 0) AS total
+FROM public.accounts a
+LEFT JOIN public.orders o ON o.account_id = a.id
+GROUP BY a.id, a.name, a.tenant;
+
+-- A function with a side effect, callable by anyone with EXECUTE (the
+-- default): the validator must keep it out of the read-only and user modes.
+CREATE FUNCTION public.log_note(msg text) RETURNS integer
+LANGUAGE sql VOLATILE AS $$
+    INSERT INTO public.pg_notes (id, body)
+    SELECT coalesce(max(id), 0) + 1, msg FROM public.pg_notes
+    RETURNING id
+$$;
+
+-- A harmless pure function: still refused in the validated modes, which call
+-- built-in functions only.
+CREATE FUNCTION public.double_it(x numeric) RETURNS numeric
+LANGUAGE sql IMMUTABLE AS $$ SELECT x * 2 $$;
+
+CREATE PROCEDURE public.reset_balances()
+LANGUAGE sql AS $$ UPDATE public.accounts SET balance = 0 $$;
+
+CREATE SCHEMA secret;
+CREATE TABLE secret.tokens (
+    tenant text NOT NULL,
+    token  text NOT NULL
+);
+
+INSERT INTO public.accounts (tenant, name, email, balance, status, created_at) VALUES
+    ('tenant_a', 'Ada',     'ada@a.example',     120.50, 'active', '2024-01-03 10:00:00+00'),
+    ('tenant_a', 'Brendan', 'brendan@a.example', 0,      'closed', '2024-02-11 09:30:00+00'),
+    ('tenant_a', 'Chen',    'chen@a.example',    99.99,  'active', '2024-03-15 14:45:00+00'),
+    ('tenant_b', 'Dara',    'dara@b.example',    1500,   'active', '2024-01-20 08:00:00+00'),
+    ('tenant_b', 'Emeka',   'emeka@b.example',   42,     'active', '2024-04-01 16:20:00+00');
+
+INSERT INTO public.orders (account_id, amount, status, priority, items, tags, created_at)
+SELECT 1 + (g % 5),
+       round((10 + (g * 37) % 490)::numeric, 2),
+       (ARRAY['paid', 'paid', 'shipped', 'refunded'])[1 + g % 4],
+       (ARRAY['low', 'normal', 'normal', 'high'])[1 + g % 4]::public.priority,
+       jsonb_build_array(jsonb_build_object('sku', 'SKU-' || (g % 17), 'qty', 1 + g % 3)),
+       ARRAY['t' || (g % 3)],
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '7 hours'
+FROM generate_series(1, 500) AS g;
+
+INSERT INTO public.pg_notes (id, body) VALUES (1, 'first note');
+
+INSERT INTO public.documents (id, tenant, title, body) VALUES
+    (1, 'tenant_a', 'tenant_a_marker', 'only tenant_a may read this row'),
+    (2, 'tenant_b', 'tenant_b_marker', 'only tenant_b may read this row');
+
+INSERT INTO secret.tokens (tenant, token) VALUES
+    ('tenant_a', 'tenant_a_marker-secret-token'),
+    ('tenant_b', 'tenant_b_marker-secret-token');
+
+ANALYZE;
