@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -35,6 +36,10 @@ func decodeValue(t *typeInfo, format int16, src []byte) (any, int, error) {
 	}
 	if format == 1 {
 		return decodeBinary(t.kind, src)
+	}
+	if t.kind == kJSON {
+		// One copy, straight from the wire.
+		return json.RawMessage(bytes.Clone(src)), len(src), nil
 	}
 	return decodeText(t.kind, string(src))
 }
@@ -220,14 +225,52 @@ func formatTimestamp(us int64, zone bool) string {
 		return "-infinity"
 	}
 	t := time.UnixMicro(pgEpochMicros + us).UTC()
-	layout := "2006-01-02T15:04:05.999999"
-	if zone {
-		layout = "2006-01-02T15:04:05.999999Z07:00"
-	}
 	if y := t.Year(); y < 1 || y > 9999 {
+		layout := "2006-01-02T15:04:05.999999"
+		if zone {
+			layout = "2006-01-02T15:04:05.999999Z07:00"
+		}
 		return formatYear(y) + t.Format(layout[4:]) + bcSuffix(y)
 	}
-	return t.Format(layout)
+	// The common case by hand: one allocation instead of time.Format's two.
+	var buf [32]byte
+	b := appendDigits(buf[:0], t.Year(), 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(t.Month()), 2)
+	b = append(b, '-')
+	b = appendDigits(b, t.Day(), 2)
+	b = append(b, 'T')
+	b = appendDigits(b, t.Hour(), 2)
+	b = append(b, ':')
+	b = appendDigits(b, t.Minute(), 2)
+	b = append(b, ':')
+	b = appendDigits(b, t.Second(), 2)
+	if frac := t.Nanosecond() / 1000; frac != 0 {
+		b = append(b, '.')
+		b = appendDigits(b, frac, 6)
+		for b[len(b)-1] == '0' {
+			b = b[:len(b)-1]
+		}
+	}
+	if zone {
+		b = append(b, 'Z')
+	}
+	return string(b)
+}
+
+// appendDigits appends the non-negative v with at least width digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var tmp [20]byte
+	i := len(tmp)
+	for v >= 10 || width > 1 {
+		i--
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+		width--
+	}
+	i--
+	tmp[i] = byte('0' + v)
+	return append(b, tmp[i:]...)
 }
 
 // formatYear prints an astronomical year as PostgreSQL does: year 0 is 1 BC.
@@ -266,7 +309,8 @@ func decodeBinaryArray(elem kind, src []byte) (any, int, error) {
 	if ndim < 0 || ndim > maxArrayDims || len(src) < 12+8*ndim {
 		return nil, 0, fmt.Errorf("malformed binary array header (%d dimensions)", ndim)
 	}
-	dims := make([]int, ndim)
+	var dimBuf [maxArrayDims]int
+	dims := dimBuf[:ndim]
 	total := 1
 	for i := range dims {
 		n := int(int32(binary.BigEndian.Uint32(src[12+8*i:])))

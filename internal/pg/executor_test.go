@@ -310,11 +310,12 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	check := Call{SQL: `SELECT current_setting('work_mem'),
 		(SELECT count(*) FROM pg_prepared_statements),
 		(SELECT count(*) FROM pg_listening_channels()),
-		pg_my_temp_schema() <> 0,
-		current_setting('app.leak', true),
+		EXISTS (SELECT FROM pg_class WHERE relnamespace = pg_my_temp_schema()),
+		COALESCE(current_setting('app.leak', true), ''),
 		(SELECT count(*) FROM pg_cursors),
 		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
-		current_user::text = session_user::text`}
+		current_user::text = session_user::text,
+		current_setting('statement_timeout'), current_setting('application_name'), current_setting('search_path')`}
 	baseline, err := p.Run(ctx, readOnly, check)
 	if err != nil {
 		t.Fatal(err)
@@ -371,6 +372,14 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SET ROLE pg_monitor"})
 			return err
 		}},
+		{"SET search_path", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "SET search_path = pg_catalog"})
+			return err
+		}},
+		{"RESET ALL", func() error {
+			_, err := p.Run(ctx, TxOptions{}, Call{SQL: "RESET ALL"})
+			return err
+		}},
 		{"timeout", func() error {
 			_, err := p.Run(ctx, TxOptions{Limits: Limits{StatementTimeout: 50 * time.Millisecond}},
 				Call{SQL: "SELECT set_config('work_mem', '77MB', false), pg_sleep(5)"})
@@ -393,6 +402,9 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 			})
 		}},
 	}
+	if got := baseline.Rows[0][8]; got != "30s" {
+		t.Fatalf("baseline statement_timeout %v, want the pool's 30s", got)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if err := tt.run(); err != nil {
@@ -408,6 +420,44 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Sequence state (lastval) is session state too: the next tenant must not
+// read the value another one drew.
+func TestSequenceStateDoesNotLeak(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE SEQUENCE s")
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	if _, err := p.Run(ctx, TxOptions{}, Call{SQL: "SELECT nextval('s')"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Run(ctx, readOnly, Call{SQL: "SELECT lastval()"})
+	wantSQLState(t, err, "55000")
+	if st := p.Stat(); st.Destroyed != 0 {
+		t.Errorf("destroyed = %d, want 0 (DISCARD ALL resets the session)", st.Destroyed)
+	}
+}
+
+// A COMMIT sent as the call's statement ends the call's transaction: the
+// call fails and the connection is not reused.
+func TestTransactionControlInsideCall(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	for _, sql := range []string{"COMMIT", "ROLLBACK", "END"} {
+		_, err := p.Run(ctx, readOnly, Call{SQL: sql})
+		if err == nil || !strings.Contains(err.Error(), "ended the transaction") {
+			t.Errorf("Run(%q) = %v, want an error saying the statement ended the transaction", sql, err)
+		}
+	}
+	if st := p.Stat(); st.Destroyed != 3 {
+		t.Errorf("destroyed = %d, want 3", st.Destroyed)
+	}
+	// BEGIN inside the transaction is only a warning; the call stays read-only.
+	if _, err := p.Run(ctx, readOnly, Call{SQL: "BEGIN"}); err != nil {
+		t.Fatal(err)
 	}
 }
 

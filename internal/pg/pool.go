@@ -117,9 +117,6 @@ type Pool struct {
 	exhausted atomic.Int64 // acquires that timed out
 	closed    atomic.Bool
 	closeOnce sync.Once
-
-	settingsMu sync.Mutex
-	settings   []string // custom setting names calls used; guarded by settingsMu
 }
 
 // Connect opens the pool for the database called name (an endpoint name,

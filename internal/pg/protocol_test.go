@@ -19,6 +19,7 @@ import (
 var protocolExempt = map[string]string{
 	"internal/pgtest":  "test harness: creates and drops test databases",
 	"internal/localpg": "starts a throwaway cluster; no user SQL",
+	"internal/demo":    "creates the demo databases, roles and schema from its own DDL (identifiers sanitized; DDL takes no parameters)",
 	"internal/roles":   "applies the GRANT/REVOKE/CREATE ROLE statements it builds itself (identifiers sanitized; DDL takes no parameters)",
 }
 

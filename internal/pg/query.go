@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,7 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 	var (
 		size      int64
 		decodeErr error
+		slab      []any
 	)
 	for rr.NextRow() {
 		vals := rr.Values()
@@ -157,7 +159,12 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 			res.Truncated, res.TruncatedBy = true, TruncatedByBytes
 			break
 		}
-		row := make([]any, len(vals))
+		if len(slab) < len(vals) {
+			// Rows are carved from one allocation per 64 rows.
+			slab = make([]any, len(vals)*min(maxRows, 64))
+		}
+		row := slab[:len(vals):len(vals)]
+		slab = slab[len(vals):]
 		rowSize := int64(2)
 		for i, v := range vals {
 			dv, n, err := decodeValue(&infos[i], formats[i], v)
@@ -209,6 +216,12 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 		if n, ok := rowsAffected(res.Command); ok {
 			res.RowsAffected = &n
 		}
+	}
+	if p.logger.Enabled(ctx, slog.LevelDebug) {
+		// Never the SQL text: it may hold a password (CREATE ROLE …).
+		p.logger.LogAttrs(ctx, slog.LevelDebug, "statement",
+			slog.Int("rows", res.RowCount), slog.Bool("truncated", res.Truncated),
+			slog.Float64("elapsed_ms", res.ElapsedMS), slog.String("command", res.Command))
 	}
 	return res, reason, nil
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -110,10 +110,11 @@ func (tx *Tx) Limits() Limits { return tx.limits }
 // The connection is destroyed instead of returned to the pool when it may
 // carry state into the next call: fn called [Tx.Discard], ctx was cancelled
 // (a cancel request may still be in flight), a cap cancelled a statement, a
-// protocol or network error happened, the transaction did not end cleanly,
-// or the session check after the transaction found session state (settings,
-// roles, prepared statements, cursors, LISTEN channels, temporary objects,
-// advisory locks).
+// protocol or network error happened, or the transaction did not end
+// cleanly. Otherwise the session is reset with DISCARD ALL in the round trip
+// that ends the transaction: settings, role, prepared statements, cursors,
+// LISTEN channels, temporary tables, advisory locks and sequence state never
+// reach the next call.
 //
 // fn's error is returned as is; database errors from this package are
 // *[Error]s.
@@ -121,7 +122,6 @@ func (p *Pool) Do(ctx context.Context, opts TxOptions, fn func(ctx context.Conte
 	if err := opts.check(); err != nil {
 		return err
 	}
-	p.rememberSettings(opts.Settings)
 	pc, err := p.acquire(ctx)
 	if err != nil {
 		return err
@@ -145,19 +145,7 @@ func (p *Pool) Do(ctx context.Context, opts TxOptions, fn func(ctx context.Conte
 }
 
 func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, *Tx) error) error {
-	p := tx.p
-	access := pgx.ReadWrite
-	if opts.ReadOnly {
-		access = pgx.ReadOnly
-	}
-	ptx, err := tx.conn.BeginTx(ctx, pgx.TxOptions{AccessMode: access})
-	if err != nil {
-		tx.markDiscard("begin failed")
-		return p.dbError("starting a transaction", err)
-	}
-	tx.tx = ptx
-	if err := tx.configure(ctx, opts); err != nil {
-		tx.markDiscard("configuring the transaction failed")
+	if err := tx.begin(ctx, opts); err != nil {
 		return err
 	}
 	ferr := fn(ctx, tx)
@@ -166,33 +154,121 @@ func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, 
 		// connection cannot be trusted with the next call.
 		tx.markDiscard("context cancelled")
 		if ferr == nil {
-			ferr = fmt.Errorf("database %q: %w", p.name, context.Cause(ctx))
+			ferr = fmt.Errorf("database %q: %w", tx.p.name, context.Cause(ctx))
 		}
 		return ferr
 	}
-	if tx.discard != "" {
-		// Closing the connection ends the transaction (rolled back).
-		if ferr == nil && !tx.rollbackOnly {
-			return tx.commit(ctx)
+	if tx.conn.PgConn().TxStatus() == 'I' {
+		// fn committed or rolled back on its own; what it did after that
+		// ran outside any transaction.
+		tx.markDiscard("transaction ended inside the transaction function")
+		if ferr == nil {
+			ferr = fmt.Errorf("database %q: the statement ended the transaction; transaction control (COMMIT, ROLLBACK) cannot run inside a call", tx.p.name)
 		}
 		return ferr
 	}
-	if ferr != nil || tx.rollbackOnly {
-		tx.rollback(ctx)
-		return ferr
+	commit := ferr == nil && !tx.rollbackOnly
+	if tx.discard != "" && !commit {
+		return ferr // closing the connection rolls back
 	}
-	return tx.commit(ctx)
+	if err := tx.finish(ctx, commit); err != nil && ferr == nil {
+		return err
+	}
+	return ferr
 }
+
+// begin starts the transaction and applies the settings in one round trip.
+func (tx *Tx) begin(ctx context.Context, opts TxOptions) error {
+	access := pgx.ReadWrite
+	if opts.ReadOnly {
+		access = pgx.ReadOnly
+	}
+	names, values := tx.settings(opts)
+	var b pgx.Batch
+	b.BeginTx(pgx.TxOptions{AccessMode: access})
+	b.Queue(configSQL, names, values)
+	br := tx.conn.SendBatch(ctx, &b)
+	tx.tx = br.Tx()
+	err := br.Close()
+	if err == nil {
+		return nil
+	}
+	if _, ok := AsError(err); ok && tx.conn.PgConn().TxStatus() != 'I' {
+		// BEGIN ran and a setting failed (a role the login role is not a
+		// member of): roll back and keep the connection.
+		_ = tx.finish(ctx, false)
+	} else {
+		tx.markDiscard("starting the transaction failed")
+	}
+	return tx.p.dbError("starting the transaction", err)
+}
+
+// finish commits or rolls back, then resets the session with DISCARD ALL
+// (settings, role, prepared statements, cursors, LISTEN, temporary tables,
+// advisory locks, sequence state) in the same round trip.
+func (tx *Tx) finish(ctx context.Context, commit bool) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	endSQL := "ROLLBACK"
+	if commit {
+		endSQL = "COMMIT"
+	}
+	pl := tx.conn.PgConn().StartPipeline(ctx)
+	pl.SendQueryParams(endSQL, nil, nil, nil, nil)
+	pl.SendPipelineSync()
+	// After a sync: DISCARD ALL may not run inside a transaction block.
+	pl.SendQueryParams("DISCARD ALL", nil, nil, nil, nil)
+	pl.SendPipelineSync()
+	if err := pl.Flush(); err != nil {
+		tx.markDiscard("ending the transaction failed")
+		return tx.p.dbError("ending the transaction", err)
+	}
+	var endErr error
+	res, err := pl.GetResults()
+	switch {
+	case err != nil:
+		endErr = err
+	case res != nil:
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			tag, err := rr.Close()
+			if err != nil {
+				endErr = err
+			} else if commit && tag.String() == "ROLLBACK" {
+				endErr = errCommitRollback
+			}
+		}
+	}
+	if err := pl.Close(); err != nil {
+		// DISCARD ALL failed: the session may keep state.
+		tx.markDiscard("resetting the session failed")
+	}
+	switch {
+	case endErr == nil:
+		return nil
+	case endErr == errCommitRollback:
+		return fmt.Errorf("database %q: the transaction was rolled back because a statement in it failed", tx.p.name)
+	}
+	if _, ok := AsError(endErr); !ok {
+		tx.markDiscard("ending the transaction failed")
+	}
+	if commit {
+		return tx.p.dbError("committing", endErr)
+	}
+	return tx.p.dbError("rolling back", endErr)
+}
+
+var errCommitRollback = errors.New("commit rolled back")
 
 // configSQL applies every transaction-local setting in one round trip; the
 // set_config calls run in array order.
 const configSQL = `SELECT pg_catalog.set_config(s.name, s.value, true)
 FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS s(name, value)`
 
-func (tx *Tx) configure(ctx context.Context, opts TxOptions) error {
-	n := 4 + len(opts.Settings)
-	names := make([]string, 0, n)
-	values := make([]string, 0, n)
+// settings lists the transaction-local settings, in the order they apply.
+func (tx *Tx) settings(opts TxOptions) (names, values []string) {
+	n := 5 + len(opts.Settings)
+	names = make([]string, 0, n)
+	values = make([]string, 0, n)
 	add := func(name, value string) {
 		names = append(names, name)
 		values = append(values, value)
@@ -210,49 +286,8 @@ func (tx *Tx) configure(ctx context.Context, opts TxOptions) error {
 		// The same as SET LOCAL ROLE, with the name as a value.
 		add("role", opts.Role)
 	}
-	if _, err := tx.tx.Exec(ctx, configSQL, names, values); err != nil {
-		return tx.p.dbError("configuring the transaction", err)
-	}
-	return nil
+	return names, values
 }
-
-func (tx *Tx) commit(ctx context.Context) error {
-	err := tx.tx.Commit(ctx)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, pgx.ErrTxCommitRollback):
-		return fmt.Errorf("database %q: the transaction was rolled back because a statement in it failed", tx.p.name)
-	}
-	if _, ok := AsError(err); !ok {
-		tx.markDiscard("commit failed")
-	}
-	return tx.p.dbError("committing", err)
-}
-
-func (tx *Tx) rollback(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	if err := tx.tx.Rollback(ctx); err != nil {
-		tx.markDiscard("rollback failed")
-	}
-}
-
-// sessionCheckSQL finds session state a statement may have left on the
-// connection; NULL means the connection is clean. $1 is the login role, $2
-// the custom settings calls on this pool set (pg_settings does not list
-// custom settings, so only known names can be checked).
-const sessionCheckSQL = `SELECT CASE
- WHEN pg_catalog.pg_my_temp_schema() <> 0 THEN 'temporary objects'
- WHEN EXISTS (SELECT FROM pg_catalog.pg_prepared_statements) THEN 'prepared statements'
- WHEN EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE name <> '') THEN 'open cursors'
- WHEN EXISTS (SELECT FROM pg_catalog.pg_listening_channels()) THEN 'listen channels'
- WHEN EXISTS (SELECT FROM pg_catalog.pg_settings WHERE source = 'session') THEN 'session settings'
- WHEN current_user <> $1::pg_catalog.name OR session_user <> $1::pg_catalog.name THEN 'session role'
- WHEN EXISTS (SELECT FROM pg_catalog.unnest($2::pg_catalog.text[]) AS n
-   WHERE COALESCE(pg_catalog.current_setting(n, true), '') <> '') THEN 'session settings'
- WHEN EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid()) THEN 'advisory locks'
-END`
 
 // release returns pc to the pool, or destroys it when discard gives a
 // reason or the connection is not clean.
@@ -266,8 +301,6 @@ func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string) {
 		discard = "connection busy"
 	case pgc.TxStatus() != 'I':
 		discard = "transaction still open"
-	default:
-		discard = p.sessionState(ctx, pc.Conn())
 	}
 	if discard == "" {
 		pc.Release()
@@ -279,49 +312,4 @@ func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string) {
 	defer cancel()
 	_ = conn.Close(cctx) // the server ends the session either way
 	p.logger.LogAttrs(ctx, slog.LevelDebug, "connection destroyed", slog.String("reason", discard))
-}
-
-// sessionState runs the session check; an error counts as state.
-func (p *Pool) sessionState(ctx context.Context, conn *pgx.Conn) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
-	var reason *string
-	if err := conn.QueryRow(ctx, sessionCheckSQL, conn.Config().User, p.settingNames()).Scan(&reason); err != nil {
-		return "session check failed: " + err.Error()
-	}
-	if reason != nil {
-		return *reason
-	}
-	return ""
-}
-
-// maxSettingNames bounds the custom setting names a pool remembers for its
-// session check.
-const maxSettingNames = 64
-
-// rememberSettings records the names of custom settings calls use, so the
-// session check can find them set at session level.
-func (p *Pool) rememberSettings(settings []Setting) {
-	if len(settings) == 0 {
-		return
-	}
-	p.settingsMu.Lock()
-	defer p.settingsMu.Unlock()
-	names := p.settings
-	for _, s := range settings {
-		if len(names) < maxSettingNames && !slices.Contains(names, s.Name) {
-			// Copy on write: readers hold the old slice without the lock.
-			names = append(slices.Clip(names), s.Name)
-		}
-	}
-	p.settings = names
-}
-
-func (p *Pool) settingNames() []string {
-	p.settingsMu.Lock()
-	defer p.settingsMu.Unlock()
-	if p.settings == nil {
-		return []string{}
-	}
-	return p.settings
 }

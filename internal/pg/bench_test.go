@@ -1,0 +1,94 @@
+package pg
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pgherd/pgherd/internal/pgtest"
+)
+
+// mixedRowsSQL returns 1000 rows of the common types.
+const mixedRowsSQL = `SELECT g AS id, 'name ' || g AS name, g * 1.25 AS price, g % 2 = 0 AS even,
+	timestamptz '2024-01-01' + g * interval '1 minute' AS at, date '2024-01-01' + g AS day,
+	ARRAY[g, g + 1] AS pair, jsonb_build_object('g', g) AS doc, md5(g::text)::uuid AS uid, NULL::text AS nothing
+FROM generate_series(1, 1000) g`
+
+// BenchmarkRun measures one read-only call returning 1000 mixed rows: the
+// transaction, the round trips and the encoding.
+func BenchmarkRun(b *testing.B) {
+	db := pgtest.NewDatabase(b)
+	p := newPool(b, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := p.Run(ctx, readOnly, Call{SQL: mixedRowsSQL})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Rows) != 1000 {
+			b.Fatalf("%d rows", len(res.Rows))
+		}
+	}
+}
+
+// BenchmarkRunSmall measures the fixed cost of a call: SELECT 1.
+func BenchmarkRunSmall(b *testing.B) {
+	db := pgtest.NewDatabase(b)
+	p := newPool(b, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Run(ctx, readOnly, Call{SQL: "SELECT 1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecode measures decoding alone, on wire values captured once.
+func BenchmarkDecode(b *testing.B) {
+	db := pgtest.NewDatabase(b)
+	p := newPool(b, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	var (
+		rows    [][][]byte
+		infos   []typeInfo
+		formats []int16
+	)
+	err := p.Do(ctx, readOnly, func(ctx context.Context, tx *Tx) error {
+		conn := tx.conn
+		sd, err := conn.PgConn().Prepare(ctx, "", mixedRowsSQL, nil)
+		if err != nil {
+			return err
+		}
+		_, infos, formats, _, err = p.describeColumns(ctx, conn, sd.Fields)
+		if err != nil {
+			return err
+		}
+		rr := conn.PgConn().ExecStatement(ctx, sd, nil, nil, formats)
+		for rr.NextRow() {
+			var row [][]byte
+			for _, v := range rr.Values() {
+				row = append(row, append([]byte(nil), v...))
+			}
+			rows = append(rows, row)
+		}
+		_, err = rr.Close()
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, row := range rows {
+			out := make([]any, len(row))
+			for i, v := range row {
+				dv, _, err := decodeValue(&infos[i], formats[i], v)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out[i] = dv
+			}
+		}
+	}
+}
