@@ -61,14 +61,23 @@ func Run(ctx context.Context, opts Options) (err error) {
 		l.Close()
 	}
 
+	// Ctrl-C while starting is a clean stop, not a failure: whatever
+	// failed, failed because ctx ended.
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			logger.Info("demo stopped while starting")
+			return nil
+		}
+		return err
+	}
 	srv, err := startServer(ctx, opts.DatabaseURL, logger)
 	if err != nil {
-		return err
+		return stopped(err)
 	}
 	defer func() { err = errors.Join(err, srv.stop()) }()
 	dbs := srv.plan()
 	if err := srv.setup(ctx, dbs); err != nil {
-		return err
+		return stopped(err)
 	}
 	logger.Info("demo databases ready", "databases", len(dbs))
 
@@ -89,7 +98,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	a, err := app.New(ctx, cfg, app.Options{Version: opts.Version, Logger: logger})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return stopped(fmt.Errorf("demo: %w", err))
 	}
 	defer a.Close()
 	l, err := a.Listen()

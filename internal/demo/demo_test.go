@@ -24,9 +24,10 @@ import (
 // recorder is a slog handler remembering the attributes the tests look
 // for: the throwaway cluster's directory.
 type recorder struct {
-	mu    *sync.Mutex
-	dirs  *[]string
-	attrs []slog.Attr
+	mu      *sync.Mutex
+	dirs    *[]string
+	attrs   []slog.Attr
+	started func() // called after the cluster's start is logged
 }
 
 func newRecorder() *recorder { return &recorder{mu: new(sync.Mutex), dirs: new([]string)} }
@@ -45,6 +46,9 @@ func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
 		}
 		return true
 	})
+	if r.started != nil {
+		r.started()
+	}
 	return nil
 }
 
@@ -211,6 +215,27 @@ func TestRun(t *testing.T) {
 
 	if err := demo.stop(t); err != nil {
 		t.Fatalf("Run returned %v after cancellation, want nil", err)
+	}
+	dirs := rec.clusterDirs()
+	if len(dirs) != 1 {
+		t.Fatalf("the demo logged %d cluster directories %v, want 1", len(dirs), dirs)
+	}
+	if _, err := os.Stat(dirs[0]); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cluster directory %s still exists after Run returned (stat: %v)", dirs[0], err)
+	}
+}
+
+// TestRunCancelledWhileStarting: Ctrl-C during start-up is a clean stop
+// that leaves nothing behind.
+func TestRunCancelledWhileStarting(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := newRecorder()
+	rec.started = cancel
+	served := false
+	err := Run(ctx, Options{Logger: slog.New(rec), OnReady: func(string) { served = true }})
+	if err != nil || served {
+		t.Fatalf("Run = %v (served: %v), want nil without serving", err, served)
 	}
 	dirs := rec.clusterDirs()
 	if len(dirs) != 1 {
