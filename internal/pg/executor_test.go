@@ -3,6 +3,7 @@ package pg
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -458,6 +459,63 @@ func TestTransactionControlInsideCall(t *testing.T) {
 	// BEGIN inside the transaction is only a warning; the call stays read-only.
 	if _, err := p.Run(ctx, readOnly, Call{SQL: "BEGIN"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Several statements in one Do share the transaction; a read-only
+// statement capped in a committing transaction is cancelled only while
+// nothing was written before it.
+func TestDoSeveralStatements(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE TABLE t (id int)")
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	err := p.Do(ctx, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.Query(ctx, Call{SQL: "SELECT generate_series(1, 9223372036854775807)", MaxRows: 2, ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		if !res.Truncated || len(res.Rows) != 2 {
+			return fmt.Errorf("capped query: %d rows, truncated %v", len(res.Rows), res.Truncated)
+		}
+		// The cancel aborted the transaction: PostgreSQL says so.
+		_, err = tx.Query(ctx, Call{SQL: "SELECT 1"})
+		wantSQLState(t, err, "25P02")
+		return nil
+	})
+	// and so does the commit.
+	if err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("Do = %v, want the commit to report the rollback", err)
+	}
+	err = p.Do(ctx, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.Query(ctx, Call{SQL: "INSERT INTO t VALUES (1)"}); err != nil {
+			return err
+		}
+		// After a write, a capped read is drained, not cancelled: the
+		// insert must survive.
+		res, err := tx.Query(ctx, Call{SQL: "SELECT generate_series(1, 5000)", MaxRows: 2, ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		if !res.Truncated || res.Command != "SELECT 5000" {
+			return fmt.Errorf("drained query: truncated %v, command %q", res.Truncated, res.Command)
+		}
+		_, err = tx.Query(ctx, Call{SQL: "INSERT INTO t VALUES (2)"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM t"); n != 2 {
+		t.Fatalf("t has %d rows, want 2", n)
+	}
+	// Tx must not be used after Do returns.
+	var kept *Tx
+	if err := p.Do(ctx, readOnly, func(_ context.Context, tx *Tx) error { kept = tx; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kept.Query(ctx, Call{SQL: "SELECT 1"}); err == nil {
+		t.Error("Query on a finished Tx succeeded")
 	}
 }
 

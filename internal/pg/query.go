@@ -22,8 +22,11 @@ type Call struct {
 	Args     []any
 	MaxRows  int   // zero means the limits' MaxRows
 	MaxBytes int64 // zero means the limits' MaxResultBytes
-	// Discard destroys the connection afterwards: the statement may leave
-	// session state (SET, PREPARE, LISTEN, CREATE TEMP …).
+	// Discard destroys the connection afterwards instead of resetting it.
+	// DISCARD ALL after every call already clears settings, prepared
+	// statements, cursors, LISTEN, temporary tables, advisory locks and
+	// sequence state; set Discard for what it cannot reach (LOAD, extension
+	// state such as hypopg's) or whenever the validator is unsure.
 	Discard bool
 	// ReadOnly promises the statement writes nothing (the validator's
 	// verdict). A cap may then cancel it even in a transaction that
@@ -37,9 +40,12 @@ type Call struct {
 // text), and streams its rows into a [Result] under the row and byte caps.
 //
 // When a cap is reached the rows read so far are returned with Truncated
-// set. If the transaction is rolled back anyway (or the call is ReadOnly)
-// the statement is cancelled on the server and the connection is destroyed
-// after the transaction; otherwise the remaining rows are read and dropped.
+// set. If the transaction is rolled back anyway (or the call is ReadOnly and
+// nothing was written before it in the transaction) the statement is
+// cancelled on the server and the connection is destroyed after the
+// transaction; the cancel aborts the transaction, so further statements in
+// it fail with SQLSTATE 25P02. Otherwise the remaining rows are read and
+// dropped.
 func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 	if tx.done {
 		return nil, errors.New("pg: Tx.Query called after its Do returned")
