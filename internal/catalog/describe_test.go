@@ -574,3 +574,69 @@ func TestSecretsNeverShown(t *testing.T) {
 		t.Errorf("server options = %q, want %q", d.ForeignTable.ServerOptions, want)
 	}
 }
+
+// TestForeignKeysAcrossPartitions pins that the per-partition copies
+// PostgreSQL keeps of a foreign key never show as extra keys.
+func TestForeignKeysAcrossPartitions(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+		CREATE TABLE p_ref (id int PRIMARY KEY) PARTITION BY RANGE (id);
+		CREATE TABLE p_ref_1 PARTITION OF p_ref FOR VALUES FROM (0) TO (100);
+		CREATE TABLE p_ref_2 PARTITION OF p_ref FOR VALUES FROM (100) TO (200) PARTITION BY RANGE (id);
+		CREATE TABLE p_ref_2a PARTITION OF p_ref_2 FOR VALUES FROM (100) TO (150);
+		CREATE TABLE p_src (ref int REFERENCES p_ref (id)) PARTITION BY RANGE (ref);
+		CREATE TABLE p_src_1 PARTITION OF p_src FOR VALUES FROM (0) TO (1000);
+		CREATE TABLE plain_src (ref int CONSTRAINT plain_src_fk REFERENCES p_ref (id));
+		CREATE TABLE self_ref (id int PRIMARY KEY, parent int CONSTRAINT self_ref_parent REFERENCES self_ref (id));
+		INSERT INTO p_ref SELECT g FROM generate_series(0, 149) g;
+		ANALYZE;
+	`)
+	tx := readOnlyTx(t, db.URI)
+	fks := func(list []catalog.ForeignKey) []string {
+		var out []string
+		for _, fk := range list {
+			out = append(out, fk.Table+"->"+fk.ReferencedTable)
+		}
+		return out
+	}
+	cases := []struct {
+		table        string
+		out, in      []string
+		inheritedOut bool
+	}{
+		{"p_ref", nil, []string{"p_src->p_ref", "plain_src->p_ref"}, false},
+		{"p_ref_1", nil, nil, false},
+		{"p_src", []string{"p_src->p_ref"}, nil, false},
+		{"p_src_1", []string{"p_src_1->p_ref"}, nil, true},
+		{"plain_src", []string{"plain_src->p_ref"}, nil, false},
+		{"self_ref", []string{"self_ref->self_ref"}, []string{"self_ref->self_ref"}, false},
+	}
+	for _, c := range cases {
+		d := describe(t, tx, "public", c.table, catalog.TypeTable)
+		if got := fks(d.ForeignKeys); !slices.Equal(got, c.out) {
+			t.Errorf("%s foreign keys = %q, want %q", c.table, got, c.out)
+		}
+		if got := fks(d.ReferencedBy); !slices.Equal(got, c.in) {
+			t.Errorf("%s referenced by = %q, want %q", c.table, got, c.in)
+		}
+		if len(d.ForeignKeys) == 1 && d.ForeignKeys[0].Inherited != c.inheritedOut {
+			t.Errorf("%s foreign key inherited = %v, want %v", c.table, d.ForeignKeys[0].Inherited, c.inheritedOut)
+		}
+	}
+
+	// Two levels of partitions: the sums reach the leaves.
+	d := describe(t, tx, "public", "p_ref", catalog.TypeTable)
+	if d.RowEstimate == nil || *d.RowEstimate != 150 {
+		t.Errorf("p_ref row estimate = %v, want 150 from both leaves", d.RowEstimate)
+	}
+	if p := d.Partitioning; p == nil || len(p.Partitions) != 2 || !p.Partitions[1].Partitioned || p.Partitions[1].Name != "p_ref_2" {
+		t.Errorf("p_ref partitioning = %+v", d.Partitioning)
+	}
+	if !hasNote(d, "sums over the 2 leaf partitions") {
+		t.Errorf("notes %q", d.Notes)
+	}
+	list, err := catalog.ListObjects(context.Background(), tx, catalog.ListOptions{Schema: "public", Pattern: "p_ref"})
+	if err != nil || len(list.Objects) != 1 || list.Objects[0].RowEstimate == nil || *list.Objects[0].RowEstimate != 150 {
+		t.Errorf("listed p_ref = %+v, %v", list, err)
+	}
+}

@@ -88,7 +88,21 @@ ORDER BY a.attnum`
 // keeps per partition of a referenced partitioned table, and per partition
 // of a referencing one (for incoming keys), are left out. $2 = locked
 // leaves out what deparses expressions (check and exclusion constraints).
-const constraintsSQL = `SELECT con.conname::text, con.contype::text, con.conrelid = $1, con.confrelid = $1,
+//
+// pg_constraint has no index on confrelid: incoming keys are found through
+// pg_depend, which has one on the referenced object.
+const constraintsSQL = `WITH cons AS (
+	SELECT con.oid FROM pg_constraint con
+	WHERE con.conrelid = $1 AND con.contype IN ('p', 'u', 'f', 'c', 'x')
+	  AND NOT (con.contype = 'f' AND con.conparentid <> 0 AND EXISTS (
+		SELECT FROM pg_constraint pc WHERE pc.oid = con.conparentid AND pc.conrelid = con.conrelid))
+	UNION ALL
+	SELECT con.oid FROM pg_constraint con
+	WHERE con.oid IN (SELECT dep.objid FROM pg_depend dep
+			WHERE dep.refclassid = 'pg_class'::regclass AND dep.refobjid = $1 AND dep.classid = 'pg_constraint'::regclass)
+	  AND con.confrelid = $1 AND con.conrelid <> $1 AND con.contype = 'f' AND con.conparentid = 0
+)
+SELECT con.conname::text, con.contype::text, con.conrelid = $1, con.confrelid = $1,
 	sn.nspname::text, sc.relname::text,
 	ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
 		JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num ORDER BY k.ord),
@@ -99,18 +113,16 @@ const constraintsSQL = `SELECT con.conname::text, con.contype::text, con.conreli
 	con.condeferrable, con.condeferred, con.convalidated,
 	CASE WHEN NOT $2 OR con.contype IN ('p', 'u', 'f') THEN pg_get_constraintdef(con.oid) END,
 	CASE WHEN con.contype = 'c' AND NOT $2 THEN pg_get_expr(con.conbin, con.conrelid) END,
-	ic.relname::text, NOT con.conislocal, con.connoinherit, d.description
-FROM pg_constraint con
+	ic.relname::text, NOT con.conislocal, con.connoinherit,
+	(SELECT d.description FROM pg_description d
+		WHERE d.objoid = con.oid AND d.classoid = 'pg_constraint'::regclass AND d.objsubid = 0)
+FROM cons
+JOIN pg_constraint con ON con.oid = cons.oid
 JOIN pg_class sc ON sc.oid = con.conrelid
 JOIN pg_namespace sn ON sn.oid = sc.relnamespace
 LEFT JOIN pg_class rc ON rc.oid = con.confrelid
 LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 LEFT JOIN pg_class ic ON ic.oid = con.conindid
-LEFT JOIN pg_description d ON d.classoid = 'pg_constraint'::regclass AND d.objoid = con.oid AND d.objsubid = 0
-WHERE ((con.conrelid = $1 AND con.contype IN ('p', 'u', 'f', 'c', 'x'))
-	OR (con.confrelid = $1 AND con.contype = 'f' AND con.conparentid = 0))
-  AND NOT (con.contype = 'f' AND con.conparentid <> 0 AND EXISTS (
-	SELECT FROM pg_constraint pc WHERE pc.oid = con.conparentid AND pc.conrelid = con.conrelid))
 ORDER BY con.contype, con.conname COLLATE "C", sn.nspname COLLATE "C", sc.relname COLLATE "C"`
 
 // indexesSQL reads indexes; %s is the column ($1) selects them by: indrelid

@@ -68,6 +68,7 @@ func rankSimilar(want string, candidates []string, n int) []string {
 	type scored struct {
 		name  string
 		score int
+		exact int // case-sensitive distance, to prefer "orders" over "Orders" for "ordrs"
 	}
 	var hits []scored
 	seen := make(map[string]bool, len(candidates))
@@ -77,11 +78,11 @@ func rankSimilar(want string, candidates []string, n int) []string {
 		}
 		seen[c] = true
 		if s, ok := similarity(want, c); ok {
-			hits = append(hits, scored{c, s})
+			hits = append(hits, scored{c, s, levenshtein(want, c)})
 		}
 	}
 	slices.SortFunc(hits, func(a, b scored) int {
-		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(a.name, b.name))
+		return cmp.Or(cmp.Compare(a.score, b.score), cmp.Compare(a.exact, b.exact), cmp.Compare(a.name, b.name))
 	})
 	out := make([]string, 0, min(n, len(hits)))
 	for _, h := range hits[:min(n, len(hits))] {
