@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -133,6 +134,31 @@ func trimUnit(v float64, unit string) string {
 	s = strings.TrimSuffix(s, ".0")
 	return s + " " + unit
 }
+
+// redactedError replaces an error whose text showed a password. It unwraps
+// only to what callers branch on: the server's error (which never holds the
+// client's password) and context errors.
+type redactedError struct {
+	msg   string
+	chain []error
+}
+
+func newRedactedError(msg string, err error) *redactedError {
+	e := &redactedError{msg: msg}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		e.chain = append(e.chain, pe)
+	}
+	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, c) {
+			e.chain = append(e.chain, c)
+		}
+	}
+	return e
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return e.chain }
 
 // redact removes the password of uri from msg. pgconn already masks
 // passwords in its own errors; this is the backstop for every error that

@@ -127,9 +127,9 @@ func Connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 	p, err := connect(ctx, name, uri, opts)
 	if err != nil {
 		if msg := redact(err.Error(), uri); msg != err.Error() {
-			// The password leaked into a driver message: keep the text,
-			// drop the chain that holds it.
-			return nil, errors.New(msg)
+			// The password leaked into a driver message: keep the text
+			// without it, and only the parts of the chain callers branch on.
+			return nil, newRedactedError(msg, err)
 		}
 		return nil, err
 	}

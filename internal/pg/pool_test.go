@@ -52,6 +52,24 @@ func TestConnectErrors(t *testing.T) {
 	}
 }
 
+// A password that happens to appear in the driver's message is masked, and
+// the server's error is still there for callers that branch on SQLSTATE.
+func TestConnectErrorKeepsSQLState(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.CreateRole(t, "pool_test_login2", "")
+	const pw = "authentication" // also a word of the server's message
+	_, err := Connect(context.Background(), "app", pgtest.URIAs(db.Name, "pool_test_login2", pw), PoolOptions{})
+	if err == nil {
+		t.Fatal("Connect succeeded with a wrong password")
+	}
+	if strings.Contains(err.Error(), pw) {
+		t.Errorf("error shows the password: %v", err)
+	}
+	if e, ok := AsError(err); !ok || e.SQLState != "28P01" {
+		t.Errorf("AsError(%v) = %v, %v; want SQLSTATE 28P01", err, e, ok)
+	}
+}
+
 func TestRedact(t *testing.T) {
 	tests := []struct{ msg, uri, want string }{
 		{"bad pw1 here", "postgres://u:pw1@h/db", "bad xxxxx here"},
