@@ -245,7 +245,7 @@ func (c *checker) statement(raw *pg_query.RawStmt) *Verdict {
 		opts, analyze, loc := explainOptions(s.ExplainStmt.GetOptions())
 		at := charPos(c.sql, int(loc))
 		if at == 0 {
-			at = start
+			at = c.explainedPos(raw)
 		}
 		return c.explain(s.ExplainStmt.GetQuery(), analyze, opts, at, c.validate)
 	case *pg_query.Node_VariableShowStmt:
@@ -265,16 +265,17 @@ func (c *checker) statement(raw *pg_query.RawStmt) *Verdict {
 	}
 }
 
-// explain checks the statement inside an EXPLAIN: it must be explainable and
-// allowed for explaining in the mode, and with ANALYZE (when strict) it must
-// be a read-only query. at is where to point when it is refused.
+// explain checks the statement inside an EXPLAIN: it must be allowed for
+// explaining in the mode and, when strict (every validated mode, and
+// CheckExplain), be a query or a DML statement, and with ANALYZE a read-only
+// query. at is where to point when it is refused.
 func (c *checker) explain(inner *pg_query.Node, analyze bool, opts []string, at int, strict bool) *Verdict {
 	info := classify(inner)
-	if !info.query && !info.dml {
-		if c.mode != access.AdminRW || inner.GetNode() == nil {
-			c.fail(ExplainNotAllowed, at, fmt.Sprintf("%s cannot be explained here; explain a SELECT, VALUES, TABLE, INSERT, UPDATE, DELETE or MERGE", info.tag))
-			return nil
-		}
+	if !info.query && !info.dml && (strict || inner.GetNode() == nil) {
+		// admin_rw's own EXPLAIN may wrap whatever PostgreSQL accepts there
+		// (CREATE TABLE AS, EXECUTE, DECLARE); explain_query may not.
+		c.fail(ExplainNotAllowed, at, fmt.Sprintf("%s cannot be explained here; explain a SELECT, VALUES, TABLE, INSERT, UPDATE, DELETE or MERGE", info.tag))
+		return nil
 	}
 	if c.mode.PublicOnly() && !allowedStatement(c.mode, inner) {
 		c.fail(StatementNotAllowed, at, c.statementRefusal(info.tag, inner))
@@ -317,6 +318,42 @@ func (c *checker) explain(inner *pg_query.Node, analyze bool, opts []string, at 
 		v.SessionState = c.opaque
 	}
 	return v
+}
+
+// explainedPos is the position of the statement an EXPLAIN explains: the
+// first token after EXPLAIN, its parenthesised options and the legacy
+// ANALYZE and VERBOSE keywords. It falls back to the EXPLAIN itself.
+func (c *checker) explainedPos(raw *pg_query.RawStmt) int {
+	start := int(raw.GetStmtLocation())
+	end := len(c.sql)
+	if l := int(raw.GetStmtLen()); l > 0 && start+l <= end {
+		end = start + l
+	}
+	if start < 0 || start > end {
+		return 0
+	}
+	res, err := pg_query.Scan(c.sql[start:end])
+	if err != nil {
+		return c.stmtStart(raw)
+	}
+	depth := 0
+	for i, t := range res.GetTokens() {
+		switch tok := t.GetToken(); {
+		case tok == pg_query.Token_SQL_COMMENT || tok == pg_query.Token_C_COMMENT:
+		case i == 0 || depth > 0:
+			if tok == pg_query.Token_ASCII_40 {
+				depth++
+			} else if tok == pg_query.Token_ASCII_41 {
+				depth--
+			}
+		case tok == pg_query.Token_ASCII_40:
+			depth++
+		case tok == pg_query.Token_ANALYZE || tok == pg_query.Token_ANALYSE || tok == pg_query.Token_VERBOSE:
+		default:
+			return charPos(c.sql, start+int(t.GetStart()))
+		}
+	}
+	return c.stmtStart(raw)
 }
 
 // explainOptions returns the option names, whether ANALYZE is on (any

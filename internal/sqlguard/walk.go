@@ -388,9 +388,10 @@ func (c *checker) operator(names []*pg_query.Node, loc int32) {
 	if ok && schema == "pg_catalog" {
 		return
 	}
+	op := names[len(names)-1].GetString_().GetSval()
 	c.failAt(OperatorNotAllowed, loc, fmt.Sprintf(
-		"operator %s is not allowed in %s mode (only built-in operators, unqualified or qualified with pg_catalog); use the operator without OPERATOR(schema.…)",
-		qualifiedName(names), c.mode))
+		"operator %s.%s is not allowed in %s mode (only built-in operators, unqualified or qualified with pg_catalog); use the operator without OPERATOR(schema.…)",
+		qualifiedName(names[:len(names)-1]), op, c.mode))
 }
 
 // collation refuses, in user modes, collations of other schemas.
