@@ -10,8 +10,8 @@ type Details struct {
 	Name   string     `json:"name"`
 	Type   ObjectType `json:"type"`
 	// Kind refines Type as in [Object]: "partitioned", "partition", "toast",
-	// "primary_key", "unique", "enum", "composite", … (functions carry their
-	// kind per overload).
+	// "enum", "composite", "aggregate", … (for functions, set when every
+	// overload is of the same kind).
 	Kind    string `json:"kind,omitempty"`
 	Owner   string `json:"owner,omitempty"`
 	Comment string `json:"comment,omitempty"`

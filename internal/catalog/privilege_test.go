@@ -97,6 +97,49 @@ func TestLeastPrivilegedRole(t *testing.T) {
 		t.Errorf("foreign table = %+v", ft.ForeignTable)
 	}
 
+	// System schemas: every kind lists, and their objects describe.
+	var toast string
+	for _, schema := range []string{"pg_catalog", "information_schema", "pg_toast"} {
+		for _, typ := range append(catalog.ObjectTypes(), catalog.TypeAll) {
+			list, err := catalog.ListObjects(ctx, tx, catalog.ListOptions{Schema: schema, Type: typ, Limit: catalog.MaxListLimit})
+			if err != nil {
+				t.Fatalf("ListObjects(%s, %q): %v", schema, typ, err)
+			}
+			if schema == "pg_toast" && typ == catalog.TypeTable && len(list.Objects) > 0 {
+				toast = list.Objects[0].Name
+			}
+		}
+	}
+	system := []struct {
+		schema, name string
+		typ          catalog.ObjectType
+	}{
+		{"pg_catalog", "pg_class", catalog.TypeTable},
+		{"pg_catalog", "pg_authid", catalog.TypeTable},
+		{"pg_catalog", "pg_roles", catalog.TypeView},
+		{"pg_catalog", "pg_class_oid_index", catalog.TypeIndex},
+		{"pg_catalog", "int4", catalog.TypeType},
+		{"pg_catalog", "anyelement", catalog.TypeType},
+		{"pg_catalog", "int4range", catalog.TypeType},
+		{"pg_catalog", "count", catalog.TypeFunction},
+		{"pg_catalog", "plpgsql", catalog.TypeExtension},
+		{"information_schema", "tables", catalog.TypeView},
+		{"information_schema", "cardinal_number", catalog.TypeType},
+		{"pg_toast", toast, catalog.TypeTable},
+	}
+	for _, s := range system {
+		d := describe(t, tx, s.schema, s.name, s.typ)
+		if d.Type != s.typ {
+			t.Errorf("%s.%s described as %s", s.schema, s.name, d.Type)
+		}
+	}
+	if k := describe(t, tx, "pg_catalog", "int4", catalog.TypeType).DataType; k.Kind != "base" || k.InternalLength == nil || *k.InternalLength != 4 {
+		t.Errorf("int4 = %+v", k)
+	}
+	if toastD := describe(t, tx, "pg_toast", toast, catalog.TypeTable); toastD.Kind != "toast" {
+		t.Errorf("toast table kind %q", toastD.Kind)
+	}
+
 	// After all of it the transaction is still healthy.
 	var one int
 	if err := tx.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {

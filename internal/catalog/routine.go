@@ -25,8 +25,28 @@ LEFT JOIN LATERAL (SELECT CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.o
 WHERE p.oid = ANY($1::oid[])
 ORDER BY pg_get_function_identity_arguments(p.oid) COLLATE "C"`
 
-// describeFunctions fills d with every overload in oids.
+// describeFunctions fills d with every overload in oids. Owner and Kind are
+// lifted to d when all overloads share them, the comment when there is one
+// overload.
 func describeFunctions(ctx context.Context, q Querier, d *Details, oids []uint32) error {
+	defer func() {
+		if len(d.Functions) == 0 {
+			return
+		}
+		first := d.Functions[0]
+		d.Owner, d.Kind = first.Owner, first.Kind
+		for _, f := range d.Functions[1:] {
+			if f.Owner != d.Owner {
+				d.Owner = ""
+			}
+			if f.Kind != d.Kind {
+				d.Kind = ""
+			}
+		}
+		if len(d.Functions) == 1 {
+			d.Comment = first.Comment
+		}
+	}()
 	return runSections(ctx, q, []section{{name: "functions", sql: functionsSQL, args: []any{oids, MaxDefinitionLength},
 		scan: func(rows pgx.Rows) error {
 			return eachRow(rows, func() error {
