@@ -510,6 +510,11 @@ func TestSizesSkipLockedRelations(t *testing.T) {
 	if ev.Size != nil {
 		t.Errorf("events size = %+v while a partition is locked", ev.Size)
 	}
+	// The locked partition itself: still a partition of events, bound left out.
+	if p := describe(t, tx, "public", "events_2025", catalog.TypeTable); p.PartitionOf == nil || p.PartitionOf.Table != "events" ||
+		p.PartitionOf.Bound != "" || p.Inherits != nil {
+		t.Errorf("locked partition: of %+v, inherits %+v", p.PartitionOf, p.Inherits)
+	}
 	// Another table stays fully described.
 	if c := describe(t, tx, "public", "customers", catalog.TypeTable); c.Size == nil || c.PrimaryKey == nil || c.PrimaryKey.Definition == "" {
 		t.Errorf("unlocked table: size %+v, primary key %+v", c.Size, c.PrimaryKey)

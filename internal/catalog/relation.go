@@ -220,11 +220,14 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 		d.Notes = append(d.Notes, "another session holds or awaits an exclusive lock on this relation (ALTER TABLE, VACUUM FULL, REINDEX …): "+
 			"sizes, definitions and expressions that PostgreSQL can only print by opening it are left out; describe it again once the lock is gone")
 	}
-	var parent *RelationRef
-	var partBound string
+	var (
+		partOf   *PartitionParent // set for a partition; its parent comes from the inheritance rows
+		parent   *RelationRef
+		children int
+	)
 	secs := []section{{name: "relation", sql: relationSQL, args: []any{oid, MaxDefinitionLength, locked},
 		scan: func(rows pgx.Rows) error {
-			return eachRow(rows, func() error { return scanRelation(rows, d, &partBound) })
+			return eachRow(rows, func() error { return scanRelation(rows, d, &partOf) })
 		}}}
 
 	switch relkind {
@@ -282,10 +285,11 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 		secs = append(secs, section{name: "inheritance", sql: inheritanceSQL, args: []any{oid, maxChildren + 64},
 			scan: func(rows pgx.Rows) error {
 				return eachRow(rows, func() error {
-					p, err := scanInheritance(rows, d)
+					p, n, err := scanInheritance(rows, d)
 					if p != nil && parent == nil {
 						parent = p
 					}
+					children = max(children, n)
 					return err
 				})
 			}})
@@ -297,9 +301,18 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 	if err := runSections(ctx, q, secs); err != nil {
 		return err
 	}
-	if partBound != "" && parent != nil {
-		d.PartitionOf = &PartitionParent{Schema: parent.Schema, Table: parent.Name, Bound: partBound}
+	if partOf != nil && parent != nil {
+		partOf.Schema, partOf.Table = parent.Schema, parent.Name
+		d.PartitionOf = partOf
 		d.Inherits = nil
+	}
+	if shown := len(d.InheritedBy); d.Partitioning != nil {
+		shown = len(d.Partitioning.Partitions)
+		if shown < children {
+			d.Notes = append(d.Notes, fmt.Sprintf("only the first %d of %d partitions are listed", shown, children))
+		}
+	} else if shown < children {
+		d.Notes = append(d.Notes, fmt.Sprintf("only the first %d of %d child tables are listed", shown, children))
 	}
 	if d.RowSecurity != nil && d.RowSecurity.Policies == nil {
 		d.RowSecurity.Policies = []Policy{}
@@ -310,7 +323,7 @@ func describeRelation(ctx context.Context, q Querier, d *Details, oid uint32, re
 	return nil
 }
 
-func scanRelation(rows pgx.Rows, d *Details, partBound *string) error {
+func scanRelation(rows pgx.Rows, d *Details, partOf **PartitionParent) error {
 	var (
 		relkind, persistence             string
 		isPartition, anyColSelect        bool
@@ -344,7 +357,7 @@ func scanRelation(rows pgx.Rows, d *Details, partBound *string) error {
 		d.Kind = "partition"
 	}
 	if isPartition {
-		*partBound = deref(bound)
+		*partOf = &PartitionParent{Bound: deref(bound)}
 	}
 	switch persistence {
 	case "u":
@@ -733,8 +746,8 @@ func scanPolicy(rows pgx.Rows, d *Details) error {
 }
 
 // scanInheritance reads one parent or child; it returns the parent, if the
-// row is one.
-func scanInheritance(rows pgx.Rows, d *Details) (*RelationRef, error) {
+// row is one, and the number of children.
+func scanInheritance(rows pgx.Rows, d *Details) (*RelationRef, int, error) {
 	var (
 		isParent           bool
 		schema, name, kind string
@@ -743,25 +756,25 @@ func scanInheritance(rows pgx.Rows, d *Details) (*RelationRef, error) {
 		count              int64
 	)
 	if err := rows.Scan(&isParent, &schema, &name, &kind, &bound, &estimate, &count); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	ref := RelationRef{Schema: schema, Name: name}
 	if isParent {
 		d.Inherits = append(d.Inherits, ref)
-		return &ref, nil
+		return &ref, 0, nil
 	}
-	if d.Partitioning != nil && kind != "" && !isParent {
+	if d.Partitioning != nil {
 		d.Partitioning.PartitionCount = int(count)
 		if len(d.Partitioning.Partitions) < maxChildren {
 			d.Partitioning.Partitions = append(d.Partitioning.Partitions, Partition{Schema: schema, Name: name, Bound: deref(bound),
 				Partitioned: kind == "p", Foreign: kind == "f", RowEstimate: estimate})
 		}
-		return nil, nil
+		return nil, int(count), nil
 	}
 	if len(d.InheritedBy) < maxChildren {
 		d.InheritedBy = append(d.InheritedBy, ref)
 	}
-	return nil, nil
+	return nil, int(count), nil
 }
 
 func scanSequence(rows pgx.Rows, d *Details) error {
