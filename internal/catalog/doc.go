@@ -29,10 +29,18 @@
 // NUL bytes, a LIKE pattern ending in an escape) are refused before any
 // query runs, as an [*InvalidArgumentError].
 //
-// Size functions open the relation and would wait behind another session's
-// ACCESS EXCLUSIVE lock (ALTER TABLE, VACUUM FULL, REINDEX); relations with
-// such a lock held or requested are skipped, their sizes left out with a
-// note. The caller's lock_timeout still bounds the remaining races.
+// # Locks
+//
+// Size functions and PostgreSQL's deparsing functions (pg_get_expr,
+// pg_get_indexdef, pg_get_viewdef, check constraints, WHEN conditions,
+// partition bounds) open the relation and would queue behind another
+// session's ACCESS EXCLUSIVE lock (ALTER TABLE, VACUUM FULL, REINDEX), as
+// would pg_partition_tree, which this package therefore never calls. When
+// such a lock is held or awaited on a relation (its indexes, its TOAST table,
+// or for a view the relations it reads), the answer leaves out those values
+// and says so in a note; everything read from the catalog alone is still
+// there. The caller's lock_timeout bounds the remaining race (a lock taken
+// between the check and the read).
 //
 // Queries call catalog functions without schema qualification: they assume
 // pg_catalog is searched first, as it is unless search_path names it later.
