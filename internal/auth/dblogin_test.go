@@ -133,13 +133,18 @@ func TestDatabaseLogin(t *testing.T) {
 		{"wrong password", basicAuth(alice, "wrong"), 401, append(challenge(CodeInvalidToken, refused), basicChallenge), 2, 1},
 		{"wrong password again: cached failure", basicAuth(alice, "wrong"), 401, append(challenge(CodeInvalidToken, refused), basicChallenge), 2, 1},
 		{"unknown user", basicAuth("dl_nobody_"+alice, "pw"), 401, append(challenge(CodeInvalidToken, refused), basicChallenge), 3, 1},
-		{"missing", "", 401, append(challenge("", ""), basicChallenge), 3, 1},
-		{"bearer", "Bearer abc", 401, append(challenge(CodeInvalidToken, "unsupported Authorization scheme; "+form), basicChallenge), 3, 1},
-		{"not base64", "Basic !!!", 401, append(challenge(CodeInvalidToken, "the Basic credential is not valid base64; "+form), basicChallenge), 3, 1},
+		// A password that occurs in the server's message ("password
+		// authentication failed for user …") must not lose the SQLSTATE to
+		// redaction: still 401 and cached, not an internal error.
+		{"password inside the error text", basicAuth(alice, "authentication"), 401, append(challenge(CodeInvalidToken, refused), basicChallenge), 4, 1},
+		{"password inside the error text again", basicAuth(alice, "authentication"), 401, append(challenge(CodeInvalidToken, refused), basicChallenge), 4, 1},
+		{"missing", "", 401, append(challenge("", ""), basicChallenge), 4, 1},
+		{"bearer", "Bearer abc", 401, append(challenge(CodeInvalidToken, "unsupported Authorization scheme; "+form), basicChallenge), 4, 1},
+		{"not base64", "Basic !!!", 401, append(challenge(CodeInvalidToken, "the Basic credential is not valid base64; "+form), basicChallenge), 4, 1},
 		{"no colon", "Basic " + base64.StdEncoding.EncodeToString([]byte(alice)), 401,
-			append(challenge(CodeInvalidToken, "the Basic credential has no ':' between user and password; "+form), basicChallenge), 3, 1},
+			append(challenge(CodeInvalidToken, "the Basic credential has no ':' between user and password; "+form), basicChallenge), 4, 1},
 		{"empty password", basicAuth(alice, ""), 401,
-			append(challenge(CodeInvalidToken, "the Basic credential has an empty password; "+form), basicChallenge), 3, 1},
+			append(challenge(CodeInvalidToken, "the Basic credential has an empty password; "+form), basicChallenge), 4, 1},
 	}
 	for _, s := range steps {
 		var res response
@@ -167,7 +172,7 @@ func TestDatabaseLogin(t *testing.T) {
 
 	// The failure is forgotten after the TTL.
 	e.clock.Advance(DefaultFailureCacheTTL + time.Second)
-	if res := get(t, srv.URL, basicAuth(alice, "wrong")); res.status != 401 || e.attempts.Load() != 4 {
+	if res := get(t, srv.URL, basicAuth(alice, "wrong")); res.status != 401 || e.attempts.Load() != 5 {
 		t.Errorf("wrong password after the failure TTL: %d, %d logins; want 401 and a new login", res.status, e.attempts.Load())
 	}
 

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -136,5 +138,43 @@ func TestGoSDK(t *testing.T) {
 				t.Errorf("alice on her own session: status %d, want 200", got)
 			}
 		})
+	}
+}
+
+// TestGoSDKConcurrentIdentities runs many clients of different users at
+// once (run with -race): every call must see its own caller, never another.
+func TestGoSDKConcurrentIdentities(t *testing.T) {
+	a := mustNew(t, keyConfig(), Options{})
+	server := newWhoamiServer()
+	for _, stateless := range []bool{false, true} {
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server },
+			&mcp.StreamableHTTPOptions{Stateless: stateless})
+		srv := httptest.NewServer((&Policy{Endpoint: "app2", Authenticator: a, Required: true}).Middleware(h))
+		users := []struct{ key, id string }{{aliceKey, "acme/alice"}, {bobKey, "globex/bob"}, {carolKey, "initech/carol"}}
+		var wg sync.WaitGroup
+		var wrong, failed atomic.Int64
+		for i := range 24 {
+			u := users[i%len(users)]
+			cs := connect(t, srv.URL, u.key)
+			wg.Go(func() {
+				for range 20 {
+					res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "whoami"})
+					if err != nil || res.IsError {
+						failed.Add(1)
+						continue
+					}
+					b, _ := json.Marshal(res.StructuredContent)
+					var w whoami
+					if json.Unmarshal(b, &w) != nil || w.ID != u.id {
+						wrong.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		srv.Close()
+		if wrong.Load() != 0 || failed.Load() != 0 {
+			t.Errorf("stateless=%v: %d calls saw another identity, %d failed", stateless, wrong.Load(), failed.Load())
+		}
 	}
 }
