@@ -14,9 +14,9 @@ import (
 
 // Authenticator verifies the credential of one request for one endpoint.
 // Implementations are safe for concurrent use. Those that hold resources
-// (a JWKS refresher, database_login's pools) also implement io.Closer: the
-// owner closes the old one after a reload has built its replacement, and at
-// shutdown.
+// (a JWKS refresher, database_login's pools) also have a Close() method
+// (test with interface{ Close() }): the owner calls it on the old one after
+// a reload has built the replacement, and at shutdown.
 type Authenticator interface {
 	// Authenticate verifies the credential of one request for one endpoint.
 	// Errors wrap ErrUnauthenticated (401), ErrForbidden (403, e.g. endpoint

@@ -54,7 +54,10 @@ type databaseLogin struct {
 	flights  singleflight.Group
 }
 
-var _ Authenticator = (*databaseLogin)(nil)
+var (
+	_ Authenticator        = (*databaseLogin)(nil)
+	_ interface{ Close() } = (*databaseLogin)(nil)
+)
 
 func newDatabaseLogin(cfg *config.DatabaseLogin, opts Options) (*databaseLogin, error) {
 	if opts.DatabaseURI == nil || opts.Connect == nil {
@@ -86,11 +89,9 @@ func orDefault[T cmp.Ordered](v, def T) T {
 	return v
 }
 
-// Close closes every cached pool, waiting for requests that still hold one.
-func (d *databaseLogin) Close() error {
-	d.pools.Close()
-	return nil
-}
+// Close closes every cached pool, waiting for requests that still hold one
+// to release it. Idempotent.
+func (d *databaseLogin) Close() { d.pools.Close() }
 
 // Len returns the number of cached pools.
 func (d *databaseLogin) Len() int { return d.pools.Len() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -443,3 +444,21 @@ func getQuiet(url, authz string) int {
 }
 
 func pgLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// TestDatabaseLoginAfterClose: a login racing with Close (a reload or
+// shutdown) is an internal error and leaves no pool open.
+func TestDatabaseLoginAfterClose(t *testing.T) {
+	e := newLoginEnv(t, config.DatabaseLogin{})
+	alice := roleName("dl_alice")
+	pw := pgtest.CreateRole(t, alice, "")
+	e.auth.Close()
+	_, err := e.authenticate("192.0.2.1:1", basicAuth(alice, pw))
+	var ae *Error
+	if err == nil || errors.As(err, &ae) || !strings.Contains(err.Error(), "the authenticator is closed") {
+		t.Fatalf("login after Close: %v, want an internal error saying the authenticator is closed", err)
+	}
+	if e.auth.Len() != 0 {
+		t.Errorf("Len = %d after Close", e.auth.Len())
+	}
+	waitBackends(t, e.db.Name, alice, 0)
+}

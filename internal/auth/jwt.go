@@ -43,7 +43,10 @@ type jwtAuth struct {
 	cancel    context.CancelFunc // stops the JWKS refresher; nil without JWKS
 }
 
-var _ Authenticator = (*jwtAuth)(nil)
+var (
+	_ Authenticator        = (*jwtAuth)(nil)
+	_ interface{ Close() } = (*jwtAuth)(nil)
+)
 
 // Defaults of config.JWT.
 const (
@@ -193,13 +196,12 @@ func (a *jwtAuth) useJWKS(cfg *config.JWT, opts Options) error {
 }
 
 // Close stops the JWKS refresher. Safe to call more than once.
-func (a *jwtAuth) Close() error {
+func (a *jwtAuth) Close() {
 	a.closeOnce.Do(func() {
 		if a.cancel != nil {
 			a.cancel()
 		}
 	})
-	return nil
 }
 
 // readPublicKey reads the first public key (PKIX, PKCS#1 RSA, or a

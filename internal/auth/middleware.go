@@ -34,7 +34,9 @@ type Policy struct {
 	// ResourceMetadataURL is the endpoint's RFC 9728 metadata URL, named in
 	// every challenge; "" omits the parameter.
 	ResourceMetadataURL string
-	// Realm, when set, adds a Basic challenge (database_login).
+	// Realm names the Basic challenge that 401s carry when the
+	// Authenticator is database_login (other modes never send one); ""
+	// means "pgherd".
 	Realm string
 	// Logger receives refusals (debug) and internal failures (error); nil
 	// discards.
@@ -200,8 +202,8 @@ func (p *Policy) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	switch status {
 	case http.StatusUnauthorized:
 		h.Add("WWW-Authenticate", p.bearerChallenge(ae))
-		if p.Realm != "" {
-			h.Add("WWW-Authenticate", fmt.Sprintf("Basic realm=%s, charset=\"UTF-8\"", quote(p.Realm)))
+		if _, ok := p.Authenticator.(*databaseLogin); ok {
+			h.Add("WWW-Authenticate", fmt.Sprintf("Basic realm=%s, charset=\"UTF-8\"", quote(orDefault(p.Realm, "pgherd"))))
 		}
 	case http.StatusForbidden:
 		h.Add("WWW-Authenticate", p.bearerChallenge(ae))

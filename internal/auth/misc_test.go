@@ -82,7 +82,7 @@ func TestMetadata(t *testing.T) {
 // internal-failure path.
 func TestWriteError(t *testing.T) {
 	var logs strings.Builder
-	pol := &Policy{Endpoint: "app1", ResourceMetadataURL: metadataURL, Realm: "r",
+	pol := &Policy{Endpoint: "app1", ResourceMetadataURL: metadataURL, Realm: "r", Authenticator: mustNew(t, keyConfig(), Options{}),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	tests := []struct {
 		name   string
@@ -95,7 +95,8 @@ func TestWriteError(t *testing.T) {
 			[]string{`Bearer resource_metadata="` + metadataURL + `", error="insufficient_scope", error_description="tool execute_sql needs scope write", scope="write"`},
 			`{"error":"insufficient_scope","error_description":"tool execute_sql needs scope write"}`},
 		{"control characters and quotes are neutralised", invalid("bad \"x\"\n\\é", nil), 401,
-			[]string{`Bearer resource_metadata="` + metadataURL + `", error="invalid_token", error_description="bad 'x'?'??"`, `Basic realm="r", charset="UTF-8"`},
+			// No Basic challenge: Realm is set but the mode is not database_login.
+			[]string{`Bearer resource_metadata="` + metadataURL + `", error="invalid_token", error_description="bad 'x'?'??"`},
 			`{"error":"invalid_token","error_description":"bad \"x\"\n\\é"}`},
 		{"internal", errors.New("database on fire: password=hunter2"), 500, nil,
 			`{"error":"server_error","error_description":"authentication failed on the server; try again later or tell the operator"}`},
