@@ -166,7 +166,7 @@ func (d *databaseLogin) login(ctx context.Context, key loginKey, endpoint, user,
 	}
 	// Released at once: the cache keeps the pool, each waiting request
 	// takes its own hold via get.
-	l := d.pools.add(key, user, pool)
+	l := d.pools.add(key, endpoint, user, pool)
 	if l == nil {
 		return errors.New("the authenticator is closed (the server is stopping or reloading its config)")
 	}

@@ -183,14 +183,28 @@ func TestDatabaseLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Login.Release()
-	if p.Login.User != alice {
-		t.Errorf("Login.User = %q", p.Login.User)
+	if p.Login.User != alice || p.Login.Endpoint != "app1" {
+		t.Errorf("Login.User, Endpoint = %q, %q; want %q, app1", p.Login.User, p.Login.Endpoint, alice)
 	}
 	if _, err := p.Login.Pool.Ping(t.Context()); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
 	if n := backends(t, e.db.Name, alice); n < 1 {
 		t.Errorf("no connection of %s to %s in pg_stat_activity", alice, e.db.Name)
+	}
+
+	// The same credential on another endpoint gets a pool of its own.
+	before := e.attempts.Load()
+	r := httptest.NewRequest(http.MethodPost, "/app2/mcp", nil)
+	r.Header.Set("Authorization", basicAuth(alice, pw))
+	q, err := e.auth.Authenticate(r.Context(), r, "app2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Login.Release()
+	if q.Login.Endpoint != "app2" || q.Login.Pool == p.Login.Pool || e.attempts.Load() != before+1 || e.auth.Len() != 2 {
+		t.Errorf("app2: endpoint %q, shared pool %v, %d new logins, %d pools; want app2, false, 1, 2",
+			q.Login.Endpoint, q.Login.Pool == p.Login.Pool, e.attempts.Load()-before, e.auth.Len())
 	}
 }
 

@@ -10,8 +10,11 @@ import (
 // The pool stays open at least until [Login.Release] is called, even when
 // the credential's cache entry is evicted meanwhile.
 type Login struct {
-	User string   // the PostgreSQL role that logged in
-	Pool *pg.Pool // connects as User to the endpoint's database
+	User string // the PostgreSQL role that logged in
+	// Endpoint is the endpoint whose database Pool connects to; a pool is
+	// valid only for that endpoint's database (check it before use).
+	Endpoint string
+	Pool     *pg.Pool // connects as User to Endpoint's database
 
 	once    sync.Once
 	release func()

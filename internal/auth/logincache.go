@@ -49,6 +49,7 @@ type loginCache struct {
 type loginEntry struct {
 	key      loginKey
 	user     string
+	endpoint string
 	pool     *pg.Pool
 	elem     *list.Element
 	lastUsed time.Time
@@ -97,7 +98,7 @@ func (c *loginCache) get(k loginKey) *Login {
 // add caches pool for k and returns it held for the caller. When k is
 // already cached (a concurrent login won), pool is closed and the cached
 // one returned. After Close, pool is closed and add returns nil.
-func (c *loginCache) add(k loginKey, user string, pool *pg.Pool) *Login {
+func (c *loginCache) add(k loginKey, endpoint, user string, pool *pg.Pool) *Login {
 	c.mu.Lock()
 	if c.closed {
 		// The closer may have finished: close here.
@@ -112,7 +113,7 @@ func (c *loginCache) add(k loginKey, user string, pool *pg.Pool) *Login {
 		c.lru.MoveToFront(e.elem)
 		return c.hold(e)
 	}
-	e := &loginEntry{key: k, user: user, pool: pool}
+	e := &loginEntry{key: k, endpoint: endpoint, user: user, pool: pool}
 	e.elem = c.lru.PushFront(e)
 	c.entries[k] = e
 	for len(c.entries) > c.max {
@@ -125,7 +126,7 @@ func (c *loginCache) add(k loginKey, user string, pool *pg.Pool) *Login {
 func (c *loginCache) hold(e *loginEntry) *Login {
 	e.refs++
 	e.lastUsed = c.now()
-	return &Login{User: e.user, Pool: e.pool, release: func() { c.release(e) }}
+	return &Login{User: e.user, Endpoint: e.endpoint, Pool: e.pool, release: func() { c.release(e) }}
 }
 
 func (c *loginCache) release(e *loginEntry) {
