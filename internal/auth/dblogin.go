@@ -33,12 +33,18 @@ const (
 // Bounds of the per-address and failed-credential maps, so that a flood of
 // addresses or passwords cannot grow memory without limit.
 const (
-	maxTrackedAddrs     = 10000
-	maxFailedLogins     = 10000
-	loginConnectLimit   = 15 * time.Second // one PostgreSQL login attempt
-	loginRetryOnChurn   = 3                // see Authenticate
-	sqlstateBadPasswd   = "28P01"          // invalid_password
-	sqlstateBadAuthSpec = "28000"          // invalid_authorization_specification
+	maxTrackedAddrs = 10000
+	maxFailedLogins = 10000
+)
+
+const (
+	loginConnectLimit = 15 * time.Second // one PostgreSQL login attempt
+	loginRetryOnChurn = 3                // see Authenticate
+
+	// SQLSTATEs of a refused login: wrong password (or unknown role), and
+	// no pg_hba.conf entry or a role that may not log in.
+	sqlstateBadPasswd   = "28P01" // invalid_password
+	sqlstateBadAuthSpec = "28000" // invalid_authorization_specification
 )
 
 // databaseLogin authenticates HTTP Basic credentials by logging in to the
@@ -148,7 +154,11 @@ func refused(cause error) *Error {
 // login connects as user and caches the pool; a rejected password is
 // remembered in d.failures and reported as errLoginRefused.
 func (d *databaseLogin) login(ctx context.Context, key loginKey, endpoint, user, password string) error {
-	uri, err := withCredentials(d.uriOf(endpoint), user, password)
+	base := d.uriOf(endpoint)
+	if base == "" {
+		return fmt.Errorf("endpoint %q has no database of its own to log in to; database_login works on database endpoints, not on one composing several", endpoint)
+	}
+	uri, err := withCredentials(base, user, password)
 	if err != nil {
 		return err
 	}
