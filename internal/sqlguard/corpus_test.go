@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -116,4 +117,33 @@ func TestCorpusGuard(t *testing.T) {
 			t.Errorf("corpus has no vector of category %s", c)
 		}
 	}
+}
+
+// TestCheckConcurrent runs the corpus through Check from several goroutines
+// at once (libpg_query keeps per-thread state) and expects the same answers
+// as one at a time. Run it with -race.
+func TestCheckConcurrent(t *testing.T) {
+	vectors := loadCorpus(t)
+	render := func(sql string, m access.Mode) string {
+		v, err := sqlguard.Check(sql, m)
+		if err != nil {
+			return err.Error()
+		}
+		return fmt.Sprintf("%s %t %t %t %d", v.Command, v.ReadOnly, v.NoTransaction, v.SessionState, v.Params)
+	}
+	want := make([]string, len(vectors))
+	for i, v := range vectors {
+		want[i] = render(v.SQL, access.Modes[i%len(access.Modes)])
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i, v := range vectors {
+				if got := render(v.SQL, access.Modes[i%len(access.Modes)]); got != want[i] {
+					t.Errorf("%s: concurrent Check = %s, want %s", v.Name, got, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

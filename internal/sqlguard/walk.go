@@ -140,15 +140,33 @@ func (c *checker) walk(m protoreflect.Message, sc *scope, depth int) {
 		c.nestedDML("MERGE", -1)
 		c.walkDML(m, n.GetWithClause(), sc, depth)
 		return
+	case *pg_query.PrepareStmt, *pg_query.CreateFunctionStmt:
+		// $n inside PREPARE … AS or a function body refers to the prepared
+		// statement's or the function's own arguments, not to parameters
+		// the caller binds (admin_rw only; other modes refuse these).
+		if c.validate {
+			c.nestedStatement(m)
+			return
+		}
+		params := c.params
+		c.walkFields(m, sc, depth, nil)
+		c.params = params
+		return
 	default:
-		if name := string(m.Descriptor().Name()); c.validate && strings.HasSuffix(name, "Stmt") {
-			// Any other statement nested in the tree (the grammar allows
-			// none in the statements the validated modes accept).
-			c.fail(StatementNotAllowed, 0, fmt.Sprintf("a nested %s is not allowed in %s mode; allowed: %s", name, c.mode, modeAllows(c.mode)))
+		if c.validate && strings.HasSuffix(string(m.Descriptor().Name()), "Stmt") {
+			c.nestedStatement(m)
 			return
 		}
 	}
 	c.walkFields(m, sc, depth, nil)
+}
+
+// nestedStatement refuses a statement nested in the tree that is not a query
+// or DML (the grammar allows none inside the statements the validated modes
+// accept; this is the safety net).
+func (c *checker) nestedStatement(m protoreflect.Message) {
+	name := string(m.Descriptor().Name())
+	c.fail(StatementNotAllowed, 0, fmt.Sprintf("a nested %s is not allowed in %s mode; allowed: %s", name, c.mode, modeAllows(c.mode)))
 }
 
 // walkFields visits every populated message field of m in declaration order;
