@@ -8,7 +8,8 @@
 //
 // [Check] parses the text with PostgreSQL's own parser (libpg_query, through
 // pg_query_go), so it sees exactly the statements, strings, comments,
-// dollar quotes, E'' escapes and U&"" identifiers the server will see; no
+// dollar quotes, escape strings and Unicode-escaped identifiers the server
+// will see; no
 // splitting or pattern matching is involved. Then:
 //
 //   - The text must hold exactly one statement ([Empty], [MultipleStatements]).
