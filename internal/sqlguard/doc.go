@@ -9,8 +9,7 @@
 // [Check] parses the text with PostgreSQL's own parser (libpg_query, through
 // pg_query_go), so it sees exactly the statements, strings, comments,
 // dollar quotes, escape strings and Unicode-escaped identifiers the server
-// will see; no
-// splitting or pattern matching is involved. Then:
+// will see; no splitting or pattern matching is involved. Then:
 //
 //   - The text must hold exactly one statement ([Empty], [MultipleStatements]).
 //     A trailing semicolon or comment is fine; a semicolon inside a string,
