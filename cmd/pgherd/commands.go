@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/app"
+	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/demo"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// usageError marks a command-line mistake (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "pgherd",
+		Short:         "Safe, multi-tenant MCP access to a herd of PostgreSQL databases",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       buildVersion(),
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	root.AddCommand(serveCmd(), stdioCmd(), demoCmd(), checkConfigCmd(), hashKeyCmd(), versionCmd())
+	return root
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+// signalContext is cancelled by SIGINT or SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// newLogger builds the process logger on stderr from the log config.
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.LevelVar
+	switch strings.ToLower(c.Level) {
+	case "debug":
+		level.Set(slog.LevelDebug)
+	case "warn", "warning":
+		level.Set(slog.LevelWarn)
+	case "error":
+		level.Set(slog.LevelError)
+	default:
+		level.Set(slog.LevelInfo)
+	}
+	opts := &slog.HandlerOptions{Level: &level}
+	if strings.ToLower(c.Format) == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// tuneGC raises GOGC for a server process: the MCP SDK's per-call cost is
+// dominated by garbage collection (DESIGN.md §6). An operator's GOGC or
+// GOMEMLIMIT wins.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(400)
+	}
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, usageError{"--config is required (or use pgherd demo, or pgherd stdio --database-url URL)"}
+	}
+	return config.Load(path, nil)
+}
+
+func serveCmd() *cobra.Command {
+	var path string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve every configured endpoint over HTTP (or stdio when TRANSPORT_MODE=stdio)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			tuneGC()
+			logger := newLogger(cfg.Log)
+			ctx, stop := signalContext()
+			defer stop()
+			a, err := app.New(ctx, cfg, app.Options{Version: buildVersion(), Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if cfg.Server.Transport == config.TransportStdio {
+				return a.RunStdio(ctx, "main", os.Stdin, nopCloser{os.Stdout})
+			}
+			l, err := a.Listen()
+			if err != nil {
+				return err
+			}
+			return a.Serve(ctx, l)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	return cmd
+}
+
+func stdioCmd() *cobra.Command {
+	var path, name, url, mode string
+	cmd := &cobra.Command{
+		Use:   "stdio",
+		Short: "Serve one endpoint over stdin/stdout (for Claude Desktop, Cursor, VS Code)",
+		Long: `Serve one endpoint over stdio. Either name an endpoint of a config file:
+
+  pgherd stdio --config pgherd.yaml --endpoint app1     (--endpoint main: /mcp with composed tools)
+
+or give one database directly, with no config file:
+
+  pgherd stdio --database-url postgres://user:pass@host/db --access-mode user_ro
+
+Logs go to stderr; stdout carries nothing but JSON-RPC.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg *config.Config
+			switch {
+			case url != "" && path != "":
+				return usageError{"use either --config or --database-url, not both"}
+			case url != "":
+				m, err := access.Parse(mode)
+				if err != nil {
+					return usageError{"--access-mode: " + err.Error()}
+				}
+				if cfg, err = config.ForDatabase(url, m); err != nil {
+					return err
+				}
+				name = config.DefaultEndpoint
+			default:
+				var err error
+				if cfg, err = loadConfig(path); err != nil {
+					return err
+				}
+				if name == "" {
+					return usageError{"--endpoint is required with --config: name an endpoint (" + strings.Join(cfg.Names(), ", ") + ") or main"}
+				}
+			}
+			logger := newLogger(cfg.Log)
+			ctx, stop := signalContext()
+			defer stop()
+			a, err := app.New(ctx, cfg, app.Options{Version: buildVersion(), Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			return a.RunStdio(ctx, name, os.Stdin, nopCloser{os.Stdout})
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
+	cmd.Flags().StringVarP(&name, "endpoint", "e", "", "endpoint to serve (or main)")
+	cmd.Flags().StringVar(&url, "database-url", "", "serve this one database, no config file needed")
+	cmd.Flags().StringVar(&mode, "access-mode", string(access.UserRO), "access mode with --database-url: "+access.Names())
+	return cmd
+}
+
+func demoCmd() *cobra.Command {
+	var opts demo.Options
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start a throwaway PostgreSQL with four demo databases and serve them",
+		Long: `Start a throwaway PostgreSQL cluster from the local server binaries, create the demo
+databases app1…app4 with sample data and least-privilege roles, and serve them on
+127.0.0.1:8000 as four endpoints with the four access modes, plus /mcp. Ctrl-C stops
+everything and removes the cluster. --database-url uses an existing server instead
+(it needs a role that may create databases and roles).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("port") {
+				if p := os.Getenv("HTTP_PORT"); p != "" {
+					if _, err := fmt.Sscan(p, &opts.Port); err != nil {
+						return usageError{"HTTP_PORT: " + p + " is not a port number"}
+					}
+				}
+			}
+			tuneGC()
+			logger := newLogger(config.Log{Level: "info", Format: "text"})
+			ctx, stop := signalContext()
+			defer stop()
+			opts.Version = buildVersion()
+			opts.Logger = logger
+			opts.Out = cmd.OutOrStdout()
+			return demo.Run(ctx, opts)
+		},
+	}
+	cmd.Flags().IntVarP(&opts.Port, "port", "p", 8000, "HTTP port (also HTTP_PORT)")
+	cmd.Flags().StringVar(&opts.DatabaseURL, "database-url", "", "use this existing server (superuser or CREATEDB+CREATEROLE) instead of a throwaway one")
+	return cmd
+}
+
+func checkConfigCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check-config FILE",
+		Short: "Validate a config file and print the effective config with secrets redacted",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{"check-config takes exactly one file"}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0], nil)
+			if err != nil {
+				return fmt.Errorf("%s:\n%w", args[0], err)
+			}
+			out, err := cfg.Redacted()
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+}
+
+func hashKeyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "hash-key",
+		Short: "Print the key_hash of an API key read from stdin",
+		Long:  "Reads one API key from stdin and prints the sha256:… value for auth.api_keys[].key_hash.\n\n  head -c 32 /dev/urandom | base64 | tee key.txt | pgherd hash-key",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := auth.HashKeyFrom(cmd.InOrStdin())
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), h)
+			return nil
+		},
+	}
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), "pgherd", buildVersion())
+			return nil
+		},
+	}
+}
+
+// nopCloser keeps the MCP transport from closing the process's stdout.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

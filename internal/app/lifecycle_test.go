@@ -1,0 +1,105 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/pgtest"
+)
+
+// TestSessionModesAndVersions runs the same calls in both session modes and
+// with every protocol revision the client can speak over each transport.
+func TestSessionModesAndVersions(t *testing.T) {
+	for _, mode := range []string{"stateless", "stateful"} {
+		t.Run(mode, func(t *testing.T) {
+			db := pgtest.NewDatabase(t)
+			pgtest.Exec(t, db.URI, fixture)
+			s := start(t, fmt.Sprintf("server: {port: 0, session_mode: %s}\nendpoints:\n  shop: {database_uri: \"${URI}\", access_mode: user_ro}\n", mode),
+				map[string]string{"URI": db.URI})
+			cases := []struct {
+				tr      transport
+				version string
+			}{
+				{streamable, ""}, {streamable, "2026-07-28"}, {streamable, "2025-11-25"}, {streamable, "2025-06-18"},
+				{streamable, "2025-03-26"}, {legacySSE, "2025-03-26"}, {legacySSE, "2024-11-05"},
+			}
+			for _, c := range cases {
+				t.Run(fmt.Sprintf("%s/%s", c.tr, c.version), func(t *testing.T) {
+					cs := s.connectVersion(t, "/shop/mcp", c.tr, nil, c.version)
+					want := c.version
+					if mode == "stateful" && (want == "2026-07-28" || want == "") {
+						// 2026-07-28 is the sessionless revision: a stateful
+						// server answers its discovery with the newest
+						// session-based one.
+						want = "2025-11-25"
+					} else if want == "" {
+						want = "2026-07-28"
+					}
+					if got := cs.InitializeResult().ProtocolVersion; got != want {
+						t.Errorf("negotiated %s, want %s", got, want)
+					}
+					res := callOK(t, cs, "shop_execute_sql", map[string]any{"sql": "SELECT count(*) AS n FROM customers"})
+					if rows, _ := res["rows"].([]any); len(rows) != 1 || fmt.Sprint(rows[0]) != "[50]" {
+						t.Errorf("rows = %v, want [[50]]", res["rows"])
+					}
+					sid := cs.ID()
+					if mode == "stateful" && c.tr == streamable && sid == "" {
+						t.Errorf("stateful mode gave no session id")
+					}
+					if mode == "stateless" && c.tr == streamable && sid != "" {
+						t.Errorf("stateless mode gave session id %q", sid)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestGracefulShutdown: SIGTERM-equivalent while a call runs — the call
+// finishes with its result, new connections are refused, Serve returns nil,
+// and the pools are closed (no connections left on the server).
+func TestGracefulShutdown(t *testing.T) {
+	for _, mode := range []string{"stateless", "stateful"} {
+		t.Run(mode, func(t *testing.T) {
+			db := pgtest.NewDatabase(t)
+			s := start(t, fmt.Sprintf("server: {port: 0, session_mode: %s, shutdown_timeout: 20s}\nendpoints:\n  w: {database_uri: \"${URI}\", access_mode: admin_rw}\n", mode),
+				map[string]string{"URI": db.URI})
+			cs := s.connect(t, "/w/mcp", streamable, nil)
+			type result struct {
+				res *mcp.CallToolResult
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "w_execute_sql", Arguments: map[string]any{"sql": "SELECT pg_sleep(1.5), 'finished' AS state"}})
+				done <- result{res, err}
+			}()
+			waitFor(t, "the call to run in PostgreSQL", func() bool {
+				return pgtest.QueryValue[int64](t, pgtest.URI("postgres"),
+					"SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(1.5)%'", db.Name) > 0
+			})
+			if err := s.stop(t); err != nil {
+				t.Errorf("Serve after shutdown = %v, want nil", err)
+			}
+			r := <-done
+			if r.err != nil || r.res.IsError || !strings.Contains(text(r.res), "finished") {
+				t.Fatalf("in-flight call: err=%v result=%v", r.err, r.res)
+			}
+			if _, err := http.Get(s.Base + "/health"); err == nil {
+				t.Errorf("server still accepts connections after shutdown")
+			}
+			n := pgtest.QueryValue[int64](t, pgtest.URI("postgres"), "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", db.Name)
+			if n != 0 {
+				t.Errorf("%d connections to %s left after shutdown, want 0", n, db.Name)
+			}
+		})
+	}
+}

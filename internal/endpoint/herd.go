@@ -1,0 +1,212 @@
+// Package endpoint assembles pgherd's MCP endpoints: one *mcp.Server per
+// database endpoint served on its own path, and the main server holding the
+// management tools plus the tools of databases composed into /mcp. Servers
+// are built once at start-up; tool handlers find the caller's database
+// through [Database.Resolve].
+package endpoint
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/httpserver"
+	"github.com/pgherd/pgherd/internal/tools"
+	"github.com/pgherd/pgherd/internal/tools/admintools"
+	"github.com/pgherd/pgherd/internal/tools/dbtools"
+)
+
+// MainName is the name of the main endpoint (/mcp).
+const MainName = "main"
+
+// Node is one MCP server and the tools registered on it.
+type Node struct {
+	Name     string // MainName or the endpoint name
+	Server   *mcp.Server
+	Registry *tools.Registry
+	DB       *Database // nil for the main node
+}
+
+// Herd is every MCP server of the process.
+type Herd struct {
+	Main      *Node
+	Endpoints []*Node // databases served on their own path, by name
+	Databases map[string]*Database
+
+	cfg      *config.Config
+	inflight httpserver.Counter
+}
+
+// Options configure [Build].
+type Options struct {
+	Config    *config.Config
+	Databases map[string]*Database // one per configured endpoint
+	Admin     admintools.Options   // Config and Servers are filled by Build
+	Version   string
+	Logger    *slog.Logger
+}
+
+// Build creates the MCP servers and registers their tools.
+func Build(opts Options) *Herd {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := opts.Config
+	h := &Herd{Databases: opts.Databases, cfg: cfg}
+
+	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), logger)
+	admin := opts.Admin
+	admin.Config = cfg
+	admin.Version = opts.Version
+	admin.Servers = h.servers
+	admintools.Register(h.target(h.Main, MainName, "", logger), admin)
+
+	for _, name := range cfg.Names() {
+		ep := cfg.Endpoints[name]
+		db := opts.Databases[name]
+		node := h.Main
+		if ep.Served() {
+			node = h.newNode(name, db, opts.Version, dbInstructions(ep), logger)
+			h.Endpoints = append(h.Endpoints, node)
+		}
+		dbtools.Register(h.target(node, name, ep.ToolPrefix(), logger), dbtools.Options{
+			Endpoint:    name,
+			Description: ep.Description,
+			Mode:        ep.AccessMode,
+			Limits:      Limits(ep),
+			Resolve: func(ctx context.Context, req *mcp.CallToolRequest) (*dbtools.Handle, error) {
+				return db.Resolve(ctx, tools.Caller(req))
+			},
+			Logger: logger,
+		})
+	}
+	return h
+}
+
+func (h *Herd) newNode(name string, db *Database, version, instructions string, logger *slog.Logger) *Node {
+	s := mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + name, Title: "pgherd " + name, Version: version}, &mcp.ServerOptions{
+		Instructions: instructions,
+		Logger:       logger.With("component", "mcp", "endpoint", name),
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+	})
+	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), DB: db}
+	s.AddReceivingMiddleware(h.countCalls, filterTools(n.Registry))
+	return n
+}
+
+func (h *Herd) target(n *Node, endpoint, prefix string, logger *slog.Logger) *tools.Target {
+	return &tools.Target{Server: n.Server, Registry: n.Registry, Endpoint: endpoint, Prefix: prefix, Logger: logger}
+}
+
+// Nodes returns the main node and every endpoint node.
+func (h *Herd) Nodes() iter.Seq[*Node] {
+	return func(yield func(*Node) bool) {
+		if !yield(h.Main) {
+			return
+		}
+		for _, n := range h.Endpoints {
+			if !yield(n) {
+				return
+			}
+		}
+	}
+}
+
+// servers describes every endpoint for the admin tools.
+func (h *Herd) servers(ctx context.Context) []admintools.ServerInfo {
+	url := h.cfg.EndpointURL // follows the bound port when server.port is 0
+	out := []admintools.ServerInfo{{
+		Name: MainName, Kind: "main", URL: url(MainName), ToolCount: h.Main.Registry.Len(), Ready: true,
+	}}
+	byName := make(map[string]*Node)
+	for _, n := range h.Endpoints {
+		byName[n.Name] = n
+	}
+	names := make([]string, 0, len(h.Databases))
+	for name := range h.Databases {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	statuses := make([]admintools.ServerInfo, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		db := h.Databases[name]
+		info := admintools.ServerInfo{Name: name, AccessMode: string(db.Mode()), Prefix: db.Config().ToolPrefix()}
+		if n, ok := byName[name]; ok {
+			info.Kind, info.URL = "endpoint", url(name)
+			info.ToolCount = n.Registry.CountFor(name)
+		} else {
+			info.Kind, info.URL = "composed", url(MainName)
+			info.ToolCount = h.Main.Registry.CountFor(name)
+		}
+		wg.Go(func() {
+			st := db.Check(ctx)
+			info.Ready, info.Error = st.Ready, st.Error
+			statuses[i] = info
+		})
+	}
+	wg.Wait()
+	return append(out, statuses...)
+}
+
+func mainInstructions(cfg *config.Config) string {
+	var b strings.Builder
+	b.WriteString("pgherd management endpoint. get_server_info and list_all_servers show every database endpoint and its URL; get_sub_server_config shows one endpoint's configuration.")
+	var composed []string
+	for _, name := range cfg.Names() {
+		if ep := cfg.Endpoints[name]; !ep.Served() {
+			composed = append(composed, fmt.Sprintf("%s (%s, tools prefixed %s_)", name, ep.AccessMode, ep.ToolPrefix()))
+		}
+	}
+	if len(composed) > 0 {
+		b.WriteString(" Databases available here: " + strings.Join(composed, "; ") + ".")
+	}
+	return b.String()
+}
+
+func dbInstructions(ep *config.Endpoint) string {
+	s := fmt.Sprintf("PostgreSQL database %q, access mode %s: %s", ep.Name, ep.AccessMode, dbtools.ModeRules(ep.AccessMode))
+	if ep.Description != "" {
+		s = ep.Description + ". " + s
+	}
+	return s
+}
+
+// filterTools removes from tools/list the tools the caller may not use
+// (tools.Add refuses them on call too).
+func filterTools(reg *tools.Registry) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if method != "tools/list" || err != nil {
+				return res, err
+			}
+			extra := req.GetExtra()
+			if extra == nil {
+				return res, err
+			}
+			p := auth.FromTokenInfo(extra.TokenInfo)
+			list, ok := res.(*mcp.ListToolsResult)
+			if p == nil || !ok {
+				return res, err
+			}
+			kept := list.Tools[:0:0]
+			for _, t := range list.Tools {
+				if spec, ok := reg.Lookup(t.Name); !ok || p.AllowsTool(spec.Base, spec.Tags) {
+					kept = append(kept, t)
+				}
+			}
+			list.Tools = kept
+			return list, nil
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/tools"
+)
+
+// Status is one endpoint's database state.
+type Status struct {
+	Ready     bool    `json:"ready"`
+	LatencyMS float64 `json:"latency_ms"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Mount is one MCP endpoint to serve.
+type Mount struct {
+	Name     string      // "main" for /mcp, else the endpoint name
+	Server   *mcp.Server // built once at start-up
+	Registry *tools.Registry
+	// Policy authenticates every request; a Policy with a nil Authenticator
+	// serves everyone (auth mode none). Nil means the same.
+	Policy *auth.Policy
+	// AuthServers are listed in the RFC 9728 metadata; the document is served
+	// only when Policy has an Authenticator.
+	AuthServers []string
+	// Health checks the endpoint's database; nil for the main endpoint.
+	Health func(ctx context.Context) Status
+}
+
+// Options configure [New].
+type Options struct {
+	Config    *config.Config
+	Main      *Mount
+	Endpoints []*Mount // endpoints served on their own path
+	// Ready checks every database (for /ready).
+	Ready   func(ctx context.Context) map[string]Status
+	Version string
+	Started time.Time
+	Logger  *slog.Logger
+}
+
+// Server is the HTTP side of pgherd.
+type Server struct {
+	opts     Options
+	logger   *slog.Logger
+	handler  http.Handler
+	http     *http.Server
+	draining atomic.Bool
+	// exchanges counts MCP requests that carry messages (POST, DELETE):
+	// shutdown lets them finish before it closes sessions, which ends the
+	// long-lived event streams (GET).
+	exchanges Counter
+}
+
+// New builds the routes. It has no side effects: call Serve to listen.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, logger: opts.Logger}
+	guard, err := newOriginGuard(opts.Config.Server.AllowedOrigins)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mounts := append([]*Mount{opts.Main}, opts.Endpoints...)
+	for _, m := range mounts {
+		if err := s.mount(mux, guard, m); err != nil {
+			return nil, err
+		}
+	}
+	mux.HandleFunc("GET /health", s.health)
+	mux.HandleFunc("GET /ready", s.ready)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s; MCP endpoints are listed by GET /ready", r.URL.Path))
+	})
+	s.handler = withRequestID(s.logger, mux)
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
+	sc := s.opts.Config.Server
+	base := "" // URL prefix: "" for main, "/name" for an endpoint
+	if m.Name != "main" {
+		base = "/" + m.Name
+	}
+	mcpPath := base + "/mcp"
+
+	var metadataURL string
+	if m.Policy != nil && m.Policy.Authenticator != nil {
+		metadataURL = s.opts.Config.Server.PublicURL + auth.MetadataPath(mcpPath)
+		mux.Handle("GET "+auth.MetadataPath(mcpPath), auth.MetadataHandler(s.opts.Config.EndpointURL(m.Name), m.AuthServers, nil))
+	}
+	// chain wraps an MCP handler: origin → authentication → scope check.
+	chain := func(h http.Handler) http.Handler {
+		h = scopeCheck(m.Registry, metadataURL, sc.MaxBodyBytes, s.count(h))
+		if m.Policy != nil {
+			h = m.Policy.Middleware(h)
+		}
+		return guard.wrap(h)
+	}
+
+	server := m.Server
+	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
+		Stateless:                    sc.SessionMode == config.Stateless,
+		SessionTimeout:               sc.SessionTimeout.D(),
+		MaxRequestBodyBytes:          sc.MaxBodyBytes,
+		PropagateRequestCancellation: true,
+		Logger:                       s.logger.With("component", "mcp", "endpoint", m.Name),
+	})
+	mux.Handle(mcpPath, chain(streamable))
+
+	sse := newSSEHandler(server, base+"/message", sc.MaxBodyBytes, s.logger.With("component", "sse", "endpoint", m.Name))
+	mux.Handle(base+"/sse", chain(http.HandlerFunc(sse.stream)))
+	mux.Handle(base+"/message", chain(http.HandlerFunc(sse.message)))
+
+	if m.Health != nil {
+		health := m.Health
+		mux.HandleFunc("GET "+base+"/health", func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			st := health(ctx)
+			code := http.StatusOK
+			if !st.Ready {
+				code = http.StatusServiceUnavailable
+			}
+			writeJSON(w, code, map[string]any{"endpoint": m.Name, "status": statusWord(st.Ready), "database": st})
+		})
+	}
+	return nil
+}
+
+func statusWord(ok bool) string {
+	if ok {
+		return "ready"
+	}
+	return "not_ready"
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	status := "ok"
+	if s.draining.Load() {
+		status = "shutting_down"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":         status,
+		"service":        "pgherd",
+		"version":        s.opts.Version,
+		"uptime_seconds": int64(time.Since(s.opts.Started).Seconds()),
+	})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "shutting_down"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	report := s.opts.Ready(ctx)
+	all := true
+	for _, st := range report {
+		all = all && st.Ready
+	}
+	code := http.StatusOK
+	if !all {
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{"status": statusWord(all), "endpoints": report})
+}
+
+// count tracks message-carrying requests (not event-stream GETs).
+func (s *Server) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			s.exchanges.Add(1)
+			defer s.exchanges.Add(-1)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WaitExchanges blocks until no message-carrying MCP request is being
+// served, or ctx ends.
+func (s *Server) WaitExchanges(ctx context.Context) error { return s.exchanges.Wait(ctx) }
+
+// Handler returns the complete handler (for tests with httptest).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves on l until Shutdown. It returns http.ErrServerClosed after
+// Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.http.BaseContext = func(net.Listener) context.Context { return context.Background() }
+	return s.http.Serve(l)
+}
+
+// Drain makes /ready answer 503 so load balancers stop sending traffic.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Shutdown stops accepting connections and waits, until ctx ends, for active
+// requests to finish. Event streams (stateful GET streams, legacy SSE) stay
+// open until their MCP sessions are closed; the caller closes them once
+// in-flight calls are done (see app). When ctx ends first, remaining
+// connections are closed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Drain()
+	err := s.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		s.http.Close()
+	}
+	return err
+}

@@ -1,0 +1,180 @@
+package httpserver
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	mcpauth "github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/pgherd/pgherd/internal/auth"
+)
+
+// sseHandler serves the legacy HTTP+SSE transport (protocol 2024-11-05):
+// GET on the stream path opens a session, POSTs to the message path carry
+// the client's messages.
+//
+// go-sdk's own SSEHandler does not pass the caller's TokenInfo to tool
+// handlers, so pgherd runs the SDK's SSEServerTransport itself and attaches
+// the identity to every incoming request: each POST is authenticated by the
+// same middleware as the stream, must come from the same user as the stream
+// (403 otherwise, like a stateful Streamable session), and its TokenInfo is
+// what the next messages carry in req.Extra.
+type sseHandler struct {
+	server      *mcp.Server
+	messagePath string
+	maxBody     int64
+	logger      *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[string]*sseSession
+}
+
+type sseSession struct {
+	transport *mcp.SSEServerTransport
+	userID    string
+	token     atomic.Pointer[mcpauth.TokenInfo]
+	header    atomic.Pointer[http.Header]
+}
+
+func newSSEHandler(server *mcp.Server, messagePath string, maxBody int64, logger *slog.Logger) *sseHandler {
+	return &sseHandler{server: server, messagePath: messagePath, maxBody: maxBody, logger: logger, sessions: make(map[string]*sseSession)}
+}
+
+// stream handles GET on the stream path.
+func (h *sseHandler) stream(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "open the event stream with GET; send messages to "+h.messagePath)
+		return
+	}
+	id := rand.Text()
+	s := &sseSession{
+		transport: &mcp.SSEServerTransport{
+			Endpoint:            h.messagePath + "?sessionid=" + id,
+			Response:            w,
+			MaxRequestBodyBytes: h.maxBody,
+		},
+	}
+	if ti := tokenInfo(r); ti != nil {
+		s.userID = ti.UserID
+		s.token.Store(ti)
+	}
+	hdr := r.Header.Clone()
+	s.header.Store(&hdr)
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Connection", "keep-alive")
+
+	h.mu.Lock()
+	h.sessions[id] = s
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.sessions, id)
+		h.mu.Unlock()
+	}()
+
+	ss, err := h.server.Connect(r.Context(), &sseTransport{s}, nil)
+	if err != nil {
+		h.logger.Warn("sse connect", "error", err)
+		writeError(w, http.StatusInternalServerError, "server_error", "could not open the MCP session")
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		ss.Wait()
+		close(done)
+	}()
+	select {
+	case <-r.Context().Done():
+	case <-done:
+	}
+	ss.Close()
+	<-done
+}
+
+// message handles POST on the message path.
+func (h *sseHandler) message(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "send messages with POST")
+		return
+	}
+	id := r.URL.Query().Get("sessionid")
+	if id == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "sessionid query parameter is missing; use the endpoint URL the event stream announced")
+		return
+	}
+	h.mu.Lock()
+	s := h.sessions[id]
+	h.mu.Unlock()
+	if s == nil {
+		writeError(w, http.StatusNotFound, "session_not_found", "no such session; open a new event stream")
+		return
+	}
+	ti := tokenInfo(r)
+	user := ""
+	if ti != nil {
+		user = ti.UserID
+	}
+	if user != s.userID {
+		writeError(w, http.StatusForbidden, "forbidden", "this session belongs to another user")
+		return
+	}
+	if ti != nil {
+		s.token.Store(ti)
+	}
+	hdr := r.Header.Clone()
+	s.header.Store(&hdr)
+	s.transport.ServeHTTP(w, r)
+}
+
+func tokenInfo(r *http.Request) *mcpauth.TokenInfo {
+	if p := auth.PrincipalFromRequest(r); p != nil {
+		return p.TokenInfo()
+	}
+	return nil
+}
+
+// sseTransport wraps the SDK transport so every request read from the
+// session carries the session's current identity and headers.
+type sseTransport struct{ s *sseSession }
+
+func (t *sseTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.s.transport.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &sseConn{Connection: c, s: t.s}, nil
+}
+
+// SupportsProtocolVersion keeps the SDK from advertising protocol revisions
+// the legacy transport cannot carry.
+func (t *sseTransport) SupportsProtocolVersion(v string) bool {
+	return t.s.transport.SupportsProtocolVersion(v)
+}
+
+type sseConn struct {
+	mcp.Connection
+	s *sseSession
+}
+
+func (c *sseConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	msg, err := c.Connection.Read(ctx)
+	if req, ok := msg.(*jsonrpc.Request); ok && err == nil {
+		extra := &mcp.RequestExtra{TokenInfo: c.s.token.Load()}
+		if h := c.s.header.Load(); h != nil {
+			extra.Header = *h
+		}
+		req.Extra = extra
+	}
+	return msg, err
+}

@@ -1,0 +1,108 @@
+// Package dbtools holds the tools of a database endpoint: schema exploration
+// (list_objects, get_object_details, list_schemas), execute_sql and
+// explain_query. Which tools exist and what SQL they accept depend on the
+// endpoint's access mode; every call resolves its database handle from the
+// request (the caller's tenant), validates SQL with sqlguard and runs it with
+// pg's executor.
+package dbtools
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/pg"
+	"github.com/pgherd/pgherd/internal/tools"
+)
+
+// Handle is what one call may use: the pool of the caller's tenant and the
+// transaction options that confine it (read-only, search_path, role, tenant
+// settings), already filled in for the caller.
+type Handle struct {
+	Pool *pg.Pool
+	Tx   pg.TxOptions
+	// Release returns the call's concurrency slot; nil when there is none.
+	Release func()
+}
+
+// Done releases the handle's slot.
+func (h *Handle) Done() {
+	if h != nil && h.Release != nil {
+		h.Release()
+	}
+}
+
+// Options configure [Register].
+type Options struct {
+	Endpoint    string      // endpoint name (for logs and descriptions)
+	Description string      // what the database is, shown in tool descriptions
+	Mode        access.Mode // decides the tool set and the SQL rules
+	Limits      pg.Limits   // the endpoint's caps (max_rows upper bound for callers)
+	// Resolve maps a request to the database handle of its caller. It is
+	// called once per tool call; the handle's Release runs when the call ends.
+	Resolve func(ctx context.Context, req *mcp.CallToolRequest) (*Handle, error)
+	Logger  *slog.Logger
+}
+
+// Names lists the tool names (unprefixed) mode provides, in registration order.
+func Names(mode access.Mode) []string {
+	names := []string{"list_objects", "get_object_details", "execute_sql", "explain_query"}
+	if mode.Admin() {
+		names = append(names, "list_schemas")
+	}
+	return names
+}
+
+// ModeRules says in one sentence what SQL mode allows: it goes into the
+// server instructions and the tool descriptions, so the model knows the rules
+// before it tries.
+func ModeRules(mode access.Mode) string {
+	switch mode {
+	case access.UserRO:
+		return "read-only; one SELECT (or VALUES/TABLE, CTEs of SELECTs) per call on tables of the public schema, using built-in read-only functions; no writes, no other schemas, no catalog access."
+	case access.UserRW:
+		return "one SELECT, INSERT, UPDATE, DELETE or MERGE per call on tables of the public schema (data-modifying CTEs allowed), using built-in functions; no DDL, no COPY, no transaction control, no SET, no other schemas."
+	case access.AdminRO:
+		return "read-only; one SELECT, SHOW or EXPLAIN per call on any schema, using built-in read-only functions; no writes."
+	case access.AdminRW:
+		return "one statement of any kind per call (DDL, DML, DCL); it runs with the endpoint's database role."
+	}
+	return ""
+}
+
+// Register adds the mode's tools to t.
+func Register(t *tools.Target, opts Options) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &dbtools{opts: opts}
+	d.registerSchema(t)
+	d.registerSQL(t)
+	d.registerExplain(t)
+}
+
+type dbtools struct {
+	opts Options
+}
+
+// resolve returns the caller's handle; callers must call Done on it.
+func (d *dbtools) resolve(ctx context.Context, req *mcp.CallToolRequest) (*Handle, error) {
+	h, err := d.opts.Resolve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if h == nil || h.Pool == nil {
+		return nil, errNoDatabase(d.opts.Endpoint)
+	}
+	return h, nil
+}
+
+func readOnly() *mcp.ToolAnnotations {
+	return &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(false)}
+}
+
+func textResult(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}

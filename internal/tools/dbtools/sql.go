@@ -1,0 +1,79 @@
+package dbtools
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/pg"
+	"github.com/pgherd/pgherd/internal/sqlguard"
+	"github.com/pgherd/pgherd/internal/tools"
+)
+
+// ExecuteArgs are execute_sql's arguments.
+type ExecuteArgs struct {
+	SQL     string `json:"sql" jsonschema:"exactly one SQL statement"`
+	Params  []any  `json:"params,omitempty" jsonschema:"values for $1, $2, … in order"`
+	MaxRows int    `json:"max_rows,omitempty" jsonschema:"return at most this many rows (capped by the endpoint's max_rows)"`
+}
+
+func (d *dbtools) registerSQL(t *tools.Target) {
+	mode := d.opts.Mode
+	ann := readOnly()
+	tags := []string{tools.TagRead}
+	if !mode.ReadOnly() {
+		ann = &mcp.ToolAnnotations{DestructiveHint: new(true), OpenWorldHint: new(false)}
+		tags = []string{tools.TagWrite}
+	}
+	tools.Add(t, &mcp.Tool{
+		Name:  "execute_sql",
+		Title: "Run SQL",
+		Description: fmt.Sprintf("Run exactly one SQL statement on database %s and return its rows as {columns, rows, row_count, truncated, elapsed_ms} (or the command tag and rows affected). Mode %s: %s Use params ($1, $2, …) for values. At most %d rows and %d bytes are returned; truncated says when the result was cut.",
+			d.opts.Endpoint, mode, ModeRules(mode), d.opts.Limits.MaxRows, d.opts.Limits.MaxResultBytes),
+		Annotations: ann,
+	}, tags, d.executeSQL)
+}
+
+func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in ExecuteArgs) (*mcp.CallToolResult, *pg.Result, error) {
+	mode := d.opts.Mode
+	verdict, err := sqlguard.Check(in.SQL, mode)
+	if err != nil {
+		return nil, nil, err
+	}
+	if verdict.Params != len(in.Params) {
+		return nil, nil, fmt.Errorf("the statement uses %d parameter(s) ($1…$%d) but params has %d value(s)", verdict.Params, verdict.Params, len(in.Params))
+	}
+	if in.MaxRows < 0 {
+		return nil, nil, fmt.Errorf("max_rows must be positive")
+	}
+	call := pg.Call{SQL: in.SQL, Args: in.Params, MaxRows: d.opts.Limits.MaxRows, Discard: verdict.SessionState,
+		// A statement that writes nothing may be cancelled at a cap; a
+		// write must run to its end even when its RETURNING rows are capped.
+		ReadOnly: verdict.ReadOnly}
+	if in.MaxRows > 0 && in.MaxRows < call.MaxRows {
+		call.MaxRows = in.MaxRows
+	}
+
+	h, err := d.resolve(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Done()
+
+	var res *pg.Result
+	switch {
+	case mode.Unrestricted() && verdict.NoTransaction && len(h.Tx.Settings) == 0 && h.Tx.Role == "":
+		// VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY…: PostgreSQL
+		// refuses them inside a transaction block.
+		res, err = h.Pool.RunBare(ctx, call)
+	default:
+		opts := h.Tx
+		opts.Rollback = mode.ReadOnly()
+		res, err = h.Pool.Run(ctx, opts, call)
+	}
+	if err != nil {
+		return nil, nil, describeErr(err)
+	}
+	return textResult(res.Text()), res, nil
+}

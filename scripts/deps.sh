@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# deps.sh checks (and, as root on Debian, installs) what pgherd needs to build
+# and test: Go, a C compiler (pg_query_go is cgo), PostgreSQL server binaries
+# with hypopg, and the staticcheck linter when asked. It prints exactly what
+# is missing when it cannot install it.
+#
+#   scripts/deps.sh           # build + test dependencies
+#   scripts/deps.sh lint      # also staticcheck
+set -euo pipefail
+
+PG_MAJOR="${PG_MAJOR:-15}"
+missing=()
+apt_pkgs=()
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+pg_bindir() {
+  if [ -n "${PGHERD_PG_BINDIR:-}" ] && [ -x "$PGHERD_PG_BINDIR/initdb" ]; then echo "$PGHERD_PG_BINDIR"; return; fi
+  if have pg_config && [ -x "$(pg_config --bindir)/initdb" ]; then pg_config --bindir; return; fi
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
+    if [ -x "$d/initdb" ]; then echo "$d"; return; fi
+  done
+}
+
+have go || missing+=("Go 1.26 or newer (https://go.dev/dl/) on PATH")
+have gcc || { apt_pkgs+=(gcc libc6-dev); missing+=("gcc (Debian: apt-get install gcc libc6-dev)"); }
+bindir="$(pg_bindir || true)"
+if [ -z "$bindir" ]; then
+  apt_pkgs+=("postgresql-$PG_MAJOR")
+  missing+=("PostgreSQL server binaries (Debian: apt-get install postgresql-$PG_MAJOR, or set PGHERD_PG_BINDIR)")
+  major="$PG_MAJOR"
+else
+  major="$(basename "$(dirname "$bindir")")"
+  case "$major" in (*[!0-9]*|"") major="$PG_MAJOR";; esac
+fi
+sharedir="/usr/share/postgresql/$major/extension"
+if [ ! -f "$sharedir/hypopg.control" ]; then
+  apt_pkgs+=("postgresql-$major-hypopg")
+  missing+=("hypopg for PostgreSQL $major (Debian: apt-get install postgresql-$major-hypopg)")
+fi
+
+if [ ${#apt_pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && have apt-get; then
+  echo "deps: installing ${apt_pkgs[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+  # postgresql-common's cluster is not used; tests start their own.
+  exec "$0" "$@"
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "pgherd needs:" >&2
+  for m in "${missing[@]}"; do echo "  - $m" >&2; done
+  exit 1
+fi
+
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  # PostgreSQL refuses to run as root; the test harness runs it as "postgres".
+  useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
+fi
+
+if [ "${1:-}" = lint ] && ! have staticcheck && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+  echo "deps: installing staticcheck" >&2
+  go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+fi
+exit 0
