@@ -89,6 +89,14 @@
 //     checks, row-level security policies and casts or operators the schema
 //     owner defined. They run with the owner's intent; READ ONLY and the
 //     role's privileges bound what they can do.
+//   - Attribute notation. PostgreSQL reads a.f, where a is a row and f is not
+//     one of its columns, as the call f(a); the parse tree holds a column
+//     reference, so the allow-list never sees it. Every such function in
+//     pg_catalog is harmless (row_to_json, to_jsonb, pg_typeof, …), but a
+//     function in public taking a table's row type or a polymorphic argument
+//     would run. Revoke EXECUTE on the owner's functions from the mode roles
+//     (REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC, plus
+//     default privileges), as the attack corpus fixture does.
 //   - Lexing settings. The parser reads standard_conforming_strings = on (the
 //     server default since 9.1). If a server ran with it off, a backslash in
 //     a plain string would end the string in a different place than the

@@ -75,6 +75,20 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT x * 2 $$;
 CREATE PROCEDURE public.reset_balances()
 LANGUAGE sql AS $$ UPDATE public.accounts SET balance = 0 $$;
 
+-- A function on the accounts row type: PostgreSQL also calls it through
+-- attribute notation (SELECT a.touch_account FROM accounts a), which is a
+-- column reference in the parse tree, not a function call the validator can
+-- see. The database layer closes that gap: the mode roles get no EXECUTE on
+-- the owner's functions.
+CREATE FUNCTION public.touch_account(a public.accounts) RETURNS integer
+LANGUAGE sql VOLATILE AS $$
+    INSERT INTO public.pg_notes (id, body)
+    SELECT coalesce(max(id), 0) + 1, 'touched ' || a.name FROM public.pg_notes
+    RETURNING id
+$$;
+
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC;
+
 CREATE SCHEMA secret;
 CREATE TABLE secret.tokens (
     tenant text NOT NULL,
