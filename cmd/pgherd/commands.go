@@ -119,6 +119,8 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			stopReload := reloadOnHangup(path, a, logger)
+			defer stopReload()
 			return a.Serve(ctx, l)
 		},
 	}
@@ -267,6 +269,37 @@ func versionCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), "pgherd", buildVersion())
 			return nil
 		},
+	}
+}
+
+// reloadOnHangup re-reads the config file on SIGHUP and applies its
+// authentication changes (see app.Reload). The returned function stops it.
+func reloadOnHangup(path string, a *app.App, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				cfg, err := config.Load(path, nil)
+				if err == nil {
+					err = a.Reload(cfg)
+				}
+				if err != nil {
+					logger.Error("reload failed; the previous configuration stays in effect", "config", path, "error", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-finished
 	}
 }
 

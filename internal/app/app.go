@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,8 +42,11 @@ type App struct {
 	started time.Time
 	herd    *endpoint.Herd
 
+	mu      sync.Mutex         // guards srv and closers
+	srv     *httpserver.Server // set by Serve
+	closers map[string]func()  // per mount: the authenticator's Close (database_login pools, JWKS refresh)
+
 	closeOnce sync.Once
-	closers   []func() // authenticators owning resources (database_login pools)
 }
 
 // New connects every database (failing start-up on the first one that does
@@ -52,7 +57,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now()}
+	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func())}
 	dbs := make(map[string]*endpoint.Database)
 	defer func() {
 		if err != nil {
@@ -116,7 +121,11 @@ func (a *App) Herd() *endpoint.Herd { return a.herd }
 // Close closes every database and authenticator. Safe to call twice.
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
-		for _, c := range a.closers {
+		a.mu.Lock()
+		closers := a.closers
+		a.closers = nil
+		a.mu.Unlock()
+		for _, c := range closers {
 			c()
 		}
 		a.herd.Close()
@@ -167,6 +176,9 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	a.srv = srv
+	a.mu.Unlock()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
 	a.logger.Info("serving http", "addr", l.Addr().String(), "session_mode", a.cfg.Server.SessionMode)
@@ -215,25 +227,17 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		if n.DB != nil {
 			m.Health = n.DB.Check
 		}
-		policy := &auth.Policy{Endpoint: n.Name, Logger: a.logger.With("component", "auth", "endpoint", n.Name)}
+		policy, closer, err := a.policy(cfg, n.Name)
+		if err != nil {
+			return nil, err
+		}
+		if closer != nil {
+			a.mu.Lock()
+			a.closers[n.Name] = closer
+			a.mu.Unlock()
+		}
 		if ac != nil {
-			authn, err := auth.New(ac, a.authOptions())
-			if err != nil {
-				return nil, fmt.Errorf("endpoint %s: %w", n.Name, err)
-			}
-			if c, ok := authn.(interface{ Close() }); ok {
-				a.closers = append(a.closers, c.Close)
-			}
-			policy.Authenticator = authn
-			policy.Required = ac.IsRequired()
-			policy.Anonymous = fallback(ac)
-			policy.Realm = "pgherd " + n.Name
 			m.AuthServers = ac.AuthorizationServers
-			path := "/" + n.Name + "/mcp"
-			if n.Name == endpoint.MainName {
-				path = "/mcp"
-			}
-			policy.ResourceMetadataURL = cfg.Server.PublicURL + auth.MetadataPath(path)
 		}
 		m.Policy = policy
 		return m, nil
@@ -271,6 +275,132 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		opts.Endpoints = append(opts.Endpoints, m)
 	}
 	return httpserver.New(opts)
+}
+
+// policy builds the authentication policy of mount name from cfg, and the
+// function that releases its authenticator's resources (nil if none).
+func (a *App) policy(cfg *config.Config, name string) (*auth.Policy, func(), error) {
+	p := &auth.Policy{Endpoint: name, Logger: a.logger.With("component", "auth", "endpoint", name)}
+	ac := cfg.EffectiveAuth(name)
+	if ac == nil {
+		return p, nil, nil
+	}
+	authn, err := auth.New(ac, a.authOptions())
+	if err != nil {
+		return nil, nil, fmt.Errorf("endpoint %s: %w", name, err)
+	}
+	var closer func()
+	if c, ok := authn.(interface{ Close() }); ok {
+		closer = c.Close
+	}
+	p.Authenticator = authn
+	p.Required = ac.IsRequired()
+	p.Anonymous = fallback(ac)
+	p.Realm = "pgherd " + name
+	path := "/" + name + "/mcp"
+	if name == endpoint.MainName {
+		path = "/mcp"
+	}
+	p.ResourceMetadataURL = cfg.Server.PublicURL + auth.MetadataPath(path)
+	return p, closer, nil
+}
+
+// Reload applies a new configuration's authentication to the running
+// server: API keys, JWT settings and the rest of every auth block take
+// effect for requests that start afterwards (a revoked key stops working at
+// once). Everything else — endpoints, databases, pools, limits, listen
+// address — needs a restart: Reload reports such differences as an error and
+// changes nothing when it finds any. It is safe to call while serving.
+func (a *App) Reload(next *config.Config) error {
+	if next.Server.Port == 0 && a.cfg.Server.Port != 0 {
+		next.SetBoundPort(a.cfg.Server.Port) // "any free port" means the one bound
+	}
+	if diff := restartNeeded(a.cfg, next); len(diff) > 0 {
+		return fmt.Errorf("reload: these changes need a restart: %s", strings.Join(diff, ", "))
+	}
+	a.mu.Lock()
+	srv := a.srv
+	a.mu.Unlock()
+	if srv == nil {
+		return errors.New("reload: the HTTP server is not running")
+	}
+	type built struct {
+		policy *auth.Policy
+		closer func()
+	}
+	names := []string{endpoint.MainName}
+	for _, n := range a.herd.Endpoints {
+		names = append(names, n.Name)
+	}
+	// Build every policy first: a bad one leaves the old ones in place.
+	policies := make(map[string]built)
+	for _, name := range names {
+		p, c, err := a.policy(next, name)
+		if err != nil {
+			for _, b := range policies {
+				if b.closer != nil {
+					b.closer()
+				}
+			}
+			return fmt.Errorf("reload: %w", err)
+		}
+		policies[name] = built{p, c}
+	}
+	for _, name := range names {
+		b := policies[name]
+		srv.SetPolicy(name, b.policy)
+		a.mu.Lock()
+		old := a.closers[name]
+		if b.closer != nil {
+			a.closers[name] = b.closer
+		} else {
+			delete(a.closers, name)
+		}
+		a.mu.Unlock()
+		if old != nil {
+			// Waits for requests still holding resources of the old one.
+			go old()
+		}
+	}
+	a.logger.Info("configuration reloaded", "endpoints", len(names))
+	return nil
+}
+
+// restartNeeded lists the top-level differences between two configurations
+// other than authentication.
+func restartNeeded(cur, next *config.Config) []string {
+	var diff []string
+	if !reflect.DeepEqual(cur.Server, next.Server) {
+		diff = append(diff, "server")
+	}
+	if !reflect.DeepEqual(cur.Log, next.Log) {
+		diff = append(diff, "log")
+	}
+	names := map[string]bool{}
+	for n := range cur.Endpoints {
+		names[n] = true
+	}
+	for n := range next.Endpoints {
+		names[n] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for n := range names {
+		sorted = append(sorted, n)
+	}
+	slices.Sort(sorted)
+	for _, n := range sorted {
+		c, x := cur.Endpoints[n], next.Endpoints[n]
+		if c == nil || x == nil {
+			diff = append(diff, "endpoints."+n)
+			continue
+		}
+		cc, xc := *c, *x
+		cc.Auth, xc.Auth = nil, nil
+		if !reflect.DeepEqual(cc, xc) {
+			diff = append(diff, "endpoints."+n)
+		}
+	}
+	return diff
 }
 
 func (a *App) authOptions() auth.Options {

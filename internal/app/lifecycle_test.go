@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/pgtest"
 )
 
@@ -101,5 +102,59 @@ func TestGracefulShutdown(t *testing.T) {
 				t.Errorf("%d connections to %s left after shutdown, want 0", n, db.Name)
 			}
 		})
+	}
+}
+
+// TestReloadRevokesKey: a key removed from the config stops working at the
+// next request after Reload; other keys keep working; changes that need a
+// restart are refused and change nothing.
+func TestReloadRevokesKey(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	const alice, bob = "alice-key-0123456789abcdef", "bob-key-0123456789abcdef0"
+	yaml := func(keys string) string {
+		return `
+server: {port: 0}
+auth:
+  mode: api_key
+  api_keys:
+` + keys + `
+endpoints:
+  shop: {database_uri: "${URI}"}
+`
+	}
+	both := "    - {name: alice, key: \"${ALICE}\"}\n    - {name: bob, key: \"${BOB}\"}\n"
+	env := map[string]string{"URI": db.URI, "ALICE": alice, "BOB": bob}
+	s := start(t, yaml(both), env)
+	bearer := func(k string) http.Header { return http.Header{"Authorization": {"Bearer " + k}} }
+	for _, k := range []string{alice, bob} {
+		if code, _ := s.get(t, "/.well-known/oauth-protected-resource/shop/mcp", nil); code != http.StatusOK {
+			t.Fatalf("metadata = %d", code)
+		}
+		cs := s.connect(t, "/shop/mcp", streamable, bearer(k))
+		callOK(t, cs, "shop_execute_sql", map[string]any{"sql": "SELECT 1"})
+	}
+
+	next, err := config.Parse([]byte(yaml("    - {name: bob, key: \"${BOB}\"}\n")), mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.Reload(next); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if _, err := s.tryConnect("/shop/mcp", streamable, bearer(alice), ""); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
+		t.Errorf("revoked key: connect err = %v, want 401", err)
+	}
+	cs := s.connect(t, "/shop/mcp", streamable, bearer(bob))
+	callOK(t, cs, "shop_execute_sql", map[string]any{"sql": "SELECT 1"})
+
+	moved, err := config.Parse([]byte(strings.Replace(yaml(both), "shop:", "store:", 1)), mapEnv(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.App.Reload(moved); err == nil || !strings.Contains(err.Error(), "endpoints.s") {
+		t.Errorf("Reload with renamed endpoint = %v, want a restart-needed error naming it", err)
+	}
+	if _, err := s.tryConnect("/shop/mcp", streamable, bearer(alice), ""); err == nil {
+		t.Errorf("refused reload still changed the keys: alice is accepted again")
 	}
 }

@@ -62,6 +62,42 @@ type Server struct {
 	// shutdown lets them finish before it closes sessions, which ends the
 	// long-lived event streams (GET).
 	exchanges Counter
+	// authed holds, per mount name, the handlers behind authentication, so
+	// SetPolicy can swap the policy in front of them (configuration reload).
+	authed map[string][]*authedHandler
+}
+
+// authedHandler is an MCP handler with a replaceable authentication policy
+// in front of it.
+type authedHandler struct {
+	inner   http.Handler
+	current atomic.Pointer[http.Handler]
+}
+
+func (a *authedHandler) set(p *auth.Policy) {
+	var h http.Handler = a.inner
+	if p != nil {
+		h = p.Middleware(a.inner)
+	}
+	a.current.Store(&h)
+}
+
+func (a *authedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*a.current.Load()).ServeHTTP(w, r)
+}
+
+// SetPolicy replaces the authentication policy of the mount named name for
+// every request that starts afterwards (requests in flight finish under the
+// policy they started with). It is safe to call while serving.
+func (s *Server) SetPolicy(name string, p *auth.Policy) error {
+	hs, ok := s.authed[name]
+	if !ok {
+		return fmt.Errorf("no endpoint %q is served", name)
+	}
+	for _, h := range hs {
+		h.set(p)
+	}
+	return nil
 }
 
 // New builds the routes. It has no side effects: call Serve to listen.
@@ -69,7 +105,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, logger: opts.Logger}
+	s := &Server{opts: opts, logger: opts.Logger, authed: make(map[string][]*authedHandler)}
 	guard, err := newOriginGuard(opts.Config.Server.AllowedOrigins)
 	if err != nil {
 		return nil, err
@@ -112,11 +148,10 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 	}
 	// chain wraps an MCP handler: origin → authentication → scope check.
 	chain := func(h http.Handler) http.Handler {
-		h = scopeCheck(m.Registry, metadataURL, sc.MaxBodyBytes, s.count(h))
-		if m.Policy != nil {
-			h = m.Policy.Middleware(h)
-		}
-		return guard.wrap(h)
+		a := &authedHandler{inner: scopeCheck(m.Registry, metadataURL, sc.MaxBodyBytes, s.count(h))}
+		a.set(m.Policy)
+		s.authed[m.Name] = append(s.authed[m.Name], a)
+		return guard.wrap(a)
 	}
 
 	server := m.Server
