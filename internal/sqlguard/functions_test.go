@@ -62,6 +62,7 @@ func catalogNames(t *testing.T, db *pgtest.Database, sql string) map[string]stri
 // function-style casts), and no user-mode function is volatile unless it is
 // known to be harmless.
 func TestAllowListsAgainstCatalog(t *testing.T) {
+	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	// provolatile per name: 'v' if any overload is volatile.
 	procs := catalogNames(t, db, `SELECT proname::text, max(provolatile::text) FROM pg_proc
@@ -89,6 +90,7 @@ func TestAllowListsAgainstCatalog(t *testing.T) {
 // validated mode allows it: a new function in one of these families stays
 // out even if nobody updates the lists.
 func TestDangerousFunctionsRefused(t *testing.T) {
+	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	procs := catalogNames(t, db, `SELECT proname::text, '' FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace`)
 	families := []string{"pg_sleep", "set_config", "pg_read", "pg_ls_", "pg_stat_file", "lo_", "pg_advisory", "pg_try_advisory",
@@ -122,6 +124,7 @@ func TestDangerousFunctionsRefused(t *testing.T) {
 // relation rule: every relation in pg_catalog is named pg_*, so refusing
 // unqualified pg_* names keeps catalog relations out.
 func TestCatalogRelationsArePrefixed(t *testing.T) {
+	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	rels := catalogNames(t, db, `SELECT relname::text, relkind::text FROM pg_class
 		WHERE relnamespace = 'pg_catalog'::regnamespace AND relname NOT LIKE 'pg\_%'`)
@@ -163,6 +166,7 @@ var sampleValues = map[string]string{
 // after each call. It also proves the allow-list is usable: most calls must
 // succeed.
 func TestAllowedFunctionsLeaveNoTrace(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("calls every allow-listed function against PostgreSQL")
 	}

@@ -153,6 +153,7 @@ func classifyErr(err error) outcome {
 // guard of allowed must really fail in PostgreSQL). The full end-to-end replay
 // through MCP lives with the tools; this is the validator's half of it.
 func TestCorpusPostgres(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("replays the corpus against PostgreSQL")
 	}
@@ -201,7 +202,8 @@ func TestCorpusPostgres(t *testing.T) {
 // fingerprintDB summarises what a statement could change in the database:
 // every user table's content, the relations, functions and types outside
 // the system schemas (temporary ones included), sequence positions, large
-// objects, advisory locks and prepared transactions.
+// objects, advisory locks and prepared transactions (both counted for this
+// database only, as other tests run beside this one).
 func fingerprintDB(t testing.TB, ctx context.Context, su *pgx.Conn) string {
 	t.Helper()
 	var b strings.Builder
@@ -228,8 +230,9 @@ func fingerprintDB(t testing.TB, ctx context.Context, su *pgx.Conn) string {
 		`SELECT count(*)::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')`,
 		`SELECT coalesce(string_agg(format('%s.%s=%s', schemaname, sequencename, last_value), ',' ORDER BY schemaname, sequencename), '') FROM pg_sequences`,
 		`SELECT 'lo=' || count(*) FROM pg_largeobject_metadata`,
-		`SELECT 'advisory=' || count(*) FROM pg_locks WHERE locktype = 'advisory'`,
-		`SELECT 'xacts=' || count(*) FROM pg_prepared_xacts`,
+		`SELECT 'advisory=' || count(*) FROM pg_locks WHERE locktype = 'advisory'
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		`SELECT 'xacts=' || count(*) FROM pg_prepared_xacts WHERE database = current_database()`,
 		`SELECT 'acl=' || coalesce(md5(string_agg(relacl::text, ',' ORDER BY oid)), '') FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 'secret'::regnamespace)`,
 	} {
 		var s string
