@@ -263,3 +263,37 @@ func fingerprintSession(t testing.TB, ctx context.Context, conn *pgx.Conn) strin
 	}
 	return s
 }
+
+// TestFingerprintsDetectEffects makes sure the fingerprints the corpus and
+// fuzz tests rely on do notice the effects that survive a rollback.
+func TestFingerprintsDetectEffects(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	su, err := pgx.Connect(ctx, f.db.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(ctx)
+	for _, sql := range []string{
+		"SELECT nextval('invoice_seq')",
+		"SELECT pg_advisory_lock(7)",
+		"PREPARE p AS SELECT 1",
+		"SELECT lo_create(0)", // rolled back: must NOT be reported
+	} {
+		v, err := sqlguard.Check(sql, adminRW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn := f.connect(t, ctx, adminRW)
+		session, db := fingerprintSession(t, ctx, conn), fingerprintDB(t, ctx, su)
+		if got, cause, err := execute(ctx, conn, adminRW, v, sql); err != nil || got != allowed {
+			t.Fatalf("%s: %s %v %v", sql, got, cause, err)
+		}
+		changed := fingerprintSession(t, ctx, conn) != session || fingerprintDB(t, ctx, su) != db
+		if want := sql != "SELECT lo_create(0)"; changed != want {
+			t.Errorf("%s: fingerprints changed = %t, want %t", sql, changed, want)
+		}
+		conn.Close(ctx)
+	}
+}
