@@ -241,6 +241,18 @@ func (c *checker) statement(raw *pg_query.RawStmt) *Verdict {
 		return nil
 	}
 	switch s := node.GetNode().(type) {
+	case *pg_query.Node_CopyStmt:
+		if cs := s.CopyStmt; cs.GetFilename() == "" && !cs.GetIsProgram() {
+			// The data would travel in COPY protocol messages the tool does
+			// not carry: FROM STDIN waits for input that never comes, TO
+			// STDOUT returns nothing.
+			dir, use := "TO STDOUT", "SELECT"
+			if cs.GetIsFrom() {
+				dir, use = "FROM STDIN", "INSERT … VALUES or INSERT … SELECT"
+			}
+			c.fail(StatementNotAllowed, start, fmt.Sprintf("COPY %s needs a client data stream, which a tool call does not have; use %s instead", dir, use))
+			return nil
+		}
 	case *pg_query.Node_ExplainStmt:
 		opts, analyze, loc := explainOptions(s.ExplainStmt.GetOptions())
 		at := charPos(c.sql, int(loc))

@@ -90,6 +90,8 @@ func TestStatementKinds(t *testing.T) {
 		{"delete in admin_ro", adminRO, "§DELETE FROM accounts", sqlguard.StatementNotAllowed, "allowed: one SELECT, VALUES, TABLE, SHOW or EXPLAIN statement"},
 		{"merge in user_ro", userRO, "§MERGE INTO a USING b ON true WHEN MATCHED THEN DELETE", sqlguard.StatementNotAllowed, "MERGE is not allowed"},
 		{"copy in user_rw", userRW, "§COPY accounts TO STDOUT", sqlguard.StatementNotAllowed, "COPY reads or writes files"},
+		{"copy from stdin in admin_rw", adminRW, "§COPY accounts FROM STDIN", sqlguard.StatementNotAllowed, "needs a client data stream"},
+		{"copy to stdout in admin_rw", adminRW, "  §COPY (SELECT 1) TO STDOUT", sqlguard.StatementNotAllowed, "use SELECT instead"},
 		{"copy program in admin_ro", adminRO, "§COPY (SELECT 1) TO PROGRAM 'id'", sqlguard.StatementNotAllowed, "COPY is not allowed"},
 		{"begin", userRW, "§BEGIN", sqlguard.StatementNotAllowed, "each call already runs in its own transaction"},
 		{"commit", adminRO, "§COMMIT", sqlguard.StatementNotAllowed, "COMMIT is not allowed"},
