@@ -9,7 +9,6 @@ package tools
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -194,16 +193,12 @@ func logCall(ctx context.Context, logger *slog.Logger, spec Spec, reqID string, 
 	if p != nil {
 		attrs = append(attrs, slog.String("tenant", p.Tenant), slog.String("user", p.User))
 	}
-	level := slog.LevelInfo
 	if err != nil {
+		// A caller's failed call is their result, not the operator's
+		// problem: logged at info like any other call.
 		attrs = append(attrs, slog.String("outcome", "error"), slog.String("error", err.Error()))
 		if pe, ok := pg.AsError(err); ok {
 			attrs = append(attrs, slog.String("sqlstate", pe.SQLState))
-		}
-		var ie *InternalError
-		if errors.As(err, &ie) {
-			level = slog.LevelError
-			attrs = append(attrs, slog.String("cause", fmt.Sprint(ie.Err)))
 		}
 	} else {
 		attrs = append(attrs, slog.String("outcome", "ok"))
@@ -211,19 +206,5 @@ func logCall(ctx context.Context, logger *slog.Logger, spec Spec, reqID string, 
 			attrs = append(attrs, slog.Int("rows", rc.RowsReturned()))
 		}
 	}
-	logger.LogAttrs(ctx, level, "tool call", attrs...)
+	logger.LogAttrs(ctx, slog.LevelInfo, "tool call", attrs...)
 }
-
-// InternalError is a failure that is pgherd's fault, not the caller's: the
-// client sees Public and the request id; the log gets Err.
-type InternalError struct {
-	Public    string
-	RequestID string
-	Err       error
-}
-
-func (e *InternalError) Error() string {
-	return fmt.Sprintf("%s (request id %s); the server log has the details", e.Public, e.RequestID)
-}
-
-func (e *InternalError) Unwrap() error { return e.Err }
