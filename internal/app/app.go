@@ -42,9 +42,10 @@ type App struct {
 	started time.Time
 	herd    *endpoint.Herd
 
-	mu      sync.Mutex         // guards srv and closers
-	srv     *httpserver.Server // set by Serve
-	closers map[string]func()  // per mount: the authenticator's Close (database_login pools, JWKS refresh)
+	mu      sync.Mutex                        // guards srv and closers
+	srv     *httpserver.Server                // set by Serve
+	closers map[string]func()                 // per mount: the authenticator's Close (database_login pools, JWKS refresh)
+	lenders map[string]interface{ Len() int } // per mount: database_login pool caches
 
 	closeOnce sync.Once
 }
@@ -57,7 +58,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func())}
+	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func()), lenders: make(map[string]interface{ Len() int })}
 	dbs := make(map[string]*endpoint.Database)
 	defer func() {
 		if err != nil {
@@ -113,6 +114,17 @@ func fallback(a *config.Auth) *auth.Principal {
 		return nil
 	}
 	return auth.FromIdentity(a.Anonymous, "anonymous")
+}
+
+// LoginPools returns how many database_login pools endpoint name holds
+// (0 when it does not use database_login or is not served over HTTP yet).
+func (a *App) LoginPools(name string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l, ok := a.lenders[name]; ok {
+		return l.Len()
+	}
+	return 0
 }
 
 // Herd returns the MCP servers (tests and stdio).
@@ -231,11 +243,9 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		if closer != nil {
-			a.mu.Lock()
-			a.closers[n.Name] = closer
-			a.mu.Unlock()
-		}
+		a.mu.Lock()
+		a.track(n.Name, policy, closer)
+		a.mu.Unlock()
 		if ac != nil {
 			m.AuthServers = ac.AuthorizationServers
 		}
@@ -351,11 +361,7 @@ func (a *App) Reload(next *config.Config) error {
 		srv.SetPolicy(name, b.policy)
 		a.mu.Lock()
 		old := a.closers[name]
-		if b.closer != nil {
-			a.closers[name] = b.closer
-		} else {
-			delete(a.closers, name)
-		}
+		a.track(name, b.policy, b.closer)
 		a.mu.Unlock()
 		if old != nil {
 			// Waits for requests still holding resources of the old one.
@@ -364,6 +370,19 @@ func (a *App) Reload(next *config.Config) error {
 	}
 	a.logger.Info("configuration reloaded", "endpoints", len(names))
 	return nil
+}
+
+// track records the resources of mount name's current authenticator.
+// a.mu must be held.
+func (a *App) track(name string, p *auth.Policy, closer func()) {
+	delete(a.closers, name)
+	delete(a.lenders, name)
+	if closer != nil {
+		a.closers[name] = closer
+	}
+	if l, ok := p.Authenticator.(interface{ Len() int }); ok {
+		a.lenders[name] = l
+	}
 }
 
 // restartNeeded lists the top-level differences between two configurations

@@ -258,8 +258,8 @@ func (v *validator) databaseURI(path string, e *Endpoint, a *Auth) {
 			who = "tenants " + strings.Join(shared, ", ") + " have"
 		}
 		v.add(p, "required: %s no database_uri of its own; set database_uri, or give every tenant one", who)
-	case a == nil || a.Mode == AuthNone:
-		v.add(p, "required: with auth mode none no request names a tenant; set database_uri")
+	case a == nil || a.Mode == AuthNone && a.Anonymous == nil:
+		v.add(p, "required: with auth mode none and no auth.anonymous identity no request names a tenant; set database_uri")
 	case a.Anonymous != nil && e.Tenants[a.Anonymous.Tenant] == nil:
 		v.add(p, "required: anonymous requests (tenant %q) have no database here; set database_uri, or add tenants.%s",
 			a.Anonymous.Tenant, a.Anonymous.Tenant)

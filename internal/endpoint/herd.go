@@ -33,6 +33,8 @@ type Node struct {
 	Server   *mcp.Server
 	Registry *tools.Registry
 	DB       *Database // nil for the main node
+
+	fallback *auth.Principal // caller of requests without identity (stdio)
 }
 
 // Herd is every MCP server of the process.
@@ -63,7 +65,7 @@ func Build(opts Options) *Herd {
 	cfg := opts.Config
 	h := &Herd{Databases: opts.Databases, cfg: cfg}
 
-	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), logger)
+	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), anonymous(cfg, MainName), logger)
 	admin := opts.Admin
 	admin.Config = cfg
 	admin.Version = opts.Version
@@ -75,7 +77,7 @@ func Build(opts Options) *Herd {
 		db := opts.Databases[name]
 		node := h.Main
 		if ep.Served() {
-			node = h.newNode(name, db, opts.Version, dbInstructions(ep), logger)
+			node = h.newNode(name, db, opts.Version, dbInstructions(ep), anonymous(cfg, name), logger)
 			h.Endpoints = append(h.Endpoints, node)
 		}
 		dbtools.Register(h.target(node, name, ep.ToolPrefix(), logger), dbtools.Options{
@@ -84,7 +86,7 @@ func Build(opts Options) *Herd {
 			Mode:        ep.AccessMode,
 			Limits:      Limits(ep),
 			Resolve: func(ctx context.Context, req *mcp.CallToolRequest) (*dbtools.Handle, error) {
-				return db.Resolve(ctx, tools.Caller(req))
+				return db.Resolve(ctx, tools.Caller(req)) // nil: Resolve uses the fallback identity
 			},
 			Logger: logger,
 		})
@@ -92,19 +94,28 @@ func Build(opts Options) *Herd {
 	return h
 }
 
-func (h *Herd) newNode(name string, db *Database, version, instructions string, logger *slog.Logger) *Node {
+// anonymous is the identity of calls on endpoint name that carry none
+// (stdio): its configured auth.anonymous, or nil.
+func anonymous(cfg *config.Config, name string) *auth.Principal {
+	if a := cfg.EffectiveAuth(name); a != nil && a.Anonymous != nil {
+		return auth.FromIdentity(a.Anonymous, auth.MethodAnonymous)
+	}
+	return nil
+}
+
+func (h *Herd) newNode(name string, db *Database, version, instructions string, fallback *auth.Principal, logger *slog.Logger) *Node {
 	s := mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + name, Title: "pgherd " + name, Version: version}, &mcp.ServerOptions{
 		Instructions: instructions,
 		Logger:       logger.With("component", "mcp", "endpoint", name),
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	})
-	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), DB: db}
-	s.AddReceivingMiddleware(h.countCalls, filterTools(n.Registry))
+	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), DB: db, fallback: fallback}
+	s.AddReceivingMiddleware(h.countCalls, filterTools(n.Registry, fallback))
 	return n
 }
 
 func (h *Herd) target(n *Node, endpoint, prefix string, logger *slog.Logger) *tools.Target {
-	return &tools.Target{Server: n.Server, Registry: n.Registry, Endpoint: endpoint, Prefix: prefix, Logger: logger}
+	return &tools.Target{Server: n.Server, Registry: n.Registry, Endpoint: endpoint, Prefix: prefix, Fallback: n.fallback, Logger: logger}
 }
 
 // Nodes returns the main node and every endpoint node.
@@ -181,20 +192,19 @@ func dbInstructions(ep *config.Endpoint) string {
 	return s
 }
 
-// filterTools removes from tools/list the tools the caller may not use
-// (tools.Add refuses them on call too).
-func filterTools(reg *tools.Registry) mcp.Middleware {
+// filterTools removes from tools/list the tools the caller (or, for requests
+// without identity, fallback) may not use; tools.Add refuses them on call too.
+func filterTools(reg *tools.Registry, fallback *auth.Principal) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			res, err := next(ctx, method, req)
 			if method != "tools/list" || err != nil {
 				return res, err
 			}
-			extra := req.GetExtra()
-			if extra == nil {
-				return res, err
+			p := fallback
+			if extra := req.GetExtra(); extra != nil && extra.TokenInfo != nil {
+				p = auth.FromTokenInfo(extra.TokenInfo)
 			}
-			p := auth.FromTokenInfo(extra.TokenInfo)
 			list, ok := res.(*mcp.ListToolsResult)
 			if p == nil || !ok {
 				return res, err

@@ -146,9 +146,15 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		metadataURL = s.opts.Config.Server.PublicURL + auth.MetadataPath(mcpPath)
 		mux.Handle("GET "+auth.MetadataPath(mcpPath), auth.MetadataHandler(s.opts.Config.EndpointURL(m.Name), m.AuthServers, nil))
 	}
-	// chain wraps an MCP handler: origin → authentication → scope check.
-	chain := func(h http.Handler) http.Handler {
-		a := &authedHandler{inner: scopeCheck(m.Registry, metadataURL, sc.MaxBodyBytes, s.count(h))}
+	// chain wraps an MCP handler: origin → authentication (→ the tools/call
+	// scope check on Streamable HTTP; a legacy SSE client treats any failed
+	// POST as the end of its session, so there the tool error is the refusal).
+	chain := func(h http.Handler, checkScope bool) http.Handler {
+		h = s.count(h)
+		if checkScope {
+			h = scopeCheck(m.Registry, metadataURL, sc.MaxBodyBytes, h)
+		}
+		a := &authedHandler{inner: h}
 		a.set(m.Policy)
 		s.authed[m.Name] = append(s.authed[m.Name], a)
 		return guard.wrap(a)
@@ -162,11 +168,11 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		PropagateRequestCancellation: true,
 		Logger:                       s.logger.With("component", "mcp", "endpoint", m.Name),
 	})
-	mux.Handle(mcpPath, chain(streamable))
+	mux.Handle(mcpPath, chain(streamable, true))
 
 	sse := newSSEHandler(server, base+"/message", sc.MaxBodyBytes, s.logger.With("component", "sse", "endpoint", m.Name))
-	mux.Handle(base+"/sse", chain(http.HandlerFunc(sse.stream)))
-	mux.Handle(base+"/message", chain(http.HandlerFunc(sse.message)))
+	mux.Handle(base+"/sse", chain(http.HandlerFunc(sse.stream), false))
+	mux.Handle(base+"/message", chain(http.HandlerFunc(sse.message), false))
 
 	if m.Health != nil {
 		health := m.Health

@@ -115,6 +115,9 @@ type Target struct {
 	Registry *Registry
 	Endpoint string // endpoint name, "main" for the main endpoint's own tools
 	Prefix   string // "" for none
+	// Fallback is the caller of requests that carry no identity (stdio):
+	// the endpoint's configured anonymous identity, or nil.
+	Fallback *auth.Principal
 	Logger   *slog.Logger
 }
 
@@ -146,6 +149,9 @@ func Add[In, Out any](t *Target, tool *mcp.Tool, tags []string, h mcp.ToolHandle
 		start := time.Now()
 		reqID := RequestID(req)
 		p := Caller(req)
+		if p == nil {
+			p = t.Fallback
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				logger.ErrorContext(ctx, "tool panic", "request_id", reqID, "endpoint", spec.Endpoint,
