@@ -1,0 +1,282 @@
+// Command pgherd-load drives a running pgherd with MCP tool calls from many
+// concurrent client sessions (go-sdk's client, over Streamable HTTP or the
+// legacy HTTP+SSE transport) and reports throughput and latency.
+//
+// With no setup at all, --self starts a throwaway PostgreSQL from the local
+// server binaries and a pgherd in this process, and measures that:
+//
+//	go run ./cmd/pgherd-load --self
+//	go run ./cmd/pgherd-load --self --sessions 64 --expect stateful
+//	go run ./cmd/pgherd-load --self --args '{"sql":"SELECT * FROM customers ORDER BY id LIMIT 100"}'
+//
+// Against a running server (the defaults fit pgherd demo's app1 endpoint):
+//
+//	pgherd-load --url http://127.0.0.1:8000/app1/mcp --tool app1_execute_sql --sessions 16 --duration 10s
+//	PGHERD_LOAD_AUTHORIZATION="Bearer $KEY" pgherd-load --url https://mcp.example.com/app1/mcp
+//
+// # What it measures
+//
+// Every session is opened first (the time is reported apart), then all of
+// them call the tool in a loop, each waiting for its answer before the next
+// call. Calls during the warm-up (--warmup) are made but not counted. The
+// measured window runs from the end of the warm-up to the end of the last
+// measured call; calls/s is measured calls over that window. Every failure
+// is counted: a result with isError is a tool error, anything else (HTTP
+// status, JSON-RPC error, transport) a protocol error, and the most frequent
+// messages are listed. Latency percentiles are of the successful calls
+// (nearest rank), since failures are often fast. The exit status is 1 when
+// any measured call failed.
+//
+// The CPU line gives this process's CPU time per call during the window
+// and, with --server-pid, the server's (Linux /proc). With --self both run
+// in this process, which has one garbage collector: like pgherd serve, it
+// sets GOGC=400 unless GOGC or GOMEMLIMIT is set.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// envAuthorization holds an Authorization header value, so a key need not
+// appear on the command line.
+const envAuthorization = "PGHERD_LOAD_AUTHORIZATION"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usageError marks a command-line mistake (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type flags struct {
+	opts       Options
+	args       string
+	auth       string
+	self       bool
+	pgOnly     bool
+	jsonOut    bool
+	cpuprofile string
+}
+
+func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fs := flag.NewFlagSet("pgherd-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: pgherd-load [flags]\n\nDrives a running pgherd (or, with --self, one it starts) with MCP tool calls and reports calls/s and latency.\n\n")
+		fs.PrintDefaults()
+	}
+	o := &f.opts
+	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8000/"+selfEndpoint+"/mcp", "MCP endpoint URL (…/mcp; …/sse with --transport sse)")
+	fs.StringVar(&o.Transport, "transport", transportStreamable, "streamable or sse (legacy HTTP+SSE)")
+	fs.StringVar(&o.Tool, "tool", selfEndpoint+"_execute_sql", "tool to call")
+	fs.StringVar(&f.args, "args", `{"sql":"SELECT 1"}`, "tool arguments, a JSON object")
+	fs.IntVar(&o.Sessions, "sessions", 16, "concurrent client sessions")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time (after the warm-up)")
+	fs.IntVar(&o.Calls, "calls", 0, "stop after this many measured calls instead of after --duration")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "calls made first and not counted")
+	fs.StringVar(&f.auth, "authorization", "", "Authorization header value, e.g. \"Bearer KEY\" (or set "+envAuthorization+")")
+	fs.StringVar(&o.Expect, "expect", expectAny, "session mode the server must show: stateless, stateful or any; with --self, the mode it serves")
+	fs.StringVar(&o.Protocol, "protocol", "", "MCP protocol version to ask for (default: the client's latest)")
+	fs.DurationVar(&o.CallTimeout, "call-timeout", 30*time.Second, "timeout of one call")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "report the CPU time of this server process per call (Linux)")
+	fs.BoolVar(&f.self, "self", false, "start a throwaway PostgreSQL and an in-process pgherd, and measure them")
+	fs.BoolVar(&f.pgOnly, "pg-only", false, "only start the throwaway PostgreSQL with --self's database, print its URI and wait for Ctrl-C\n(to measure a separate pgherd serve process against it)")
+	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of this process during the measured window to this file (with --self it includes the server)")
+	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("unexpected argument %q; every setting is a flag (pgherd-load -h lists them)", fs.Arg(0))}
+	}
+	var probe map[string]any
+	if err := json.Unmarshal([]byte(f.args), &probe); err != nil {
+		return nil, usageError{fmt.Sprintf("--args: %v; give a JSON object like '{\"sql\":\"SELECT 1\"}'", err)}
+	}
+	o.Args = json.RawMessage(f.args)
+	switch {
+	case o.Transport != transportStreamable && o.Transport != transportSSE:
+		return nil, usageError{fmt.Sprintf("--transport %q: use streamable or sse", o.Transport)}
+	case o.Expect != expectAny && o.Expect != expectStateless && o.Expect != expectStateful:
+		return nil, usageError{fmt.Sprintf("--expect %q: use stateless, stateful or any", o.Expect)}
+	case o.Sessions < 1:
+		return nil, usageError{fmt.Sprintf("--sessions %d: use 1 or more", o.Sessions)}
+	case o.Calls < 0:
+		return nil, usageError{fmt.Sprintf("--calls %d: use a positive count, or 0 to run for --duration", o.Calls)}
+	case o.Calls == 0 && o.Duration <= 0:
+		return nil, usageError{"--duration must be positive (or set --calls)"}
+	case o.Warmup < 0:
+		return nil, usageError{"--warmup must not be negative"}
+	}
+	if f.self && f.pgOnly {
+		return nil, usageError{"--self and --pg-only exclude each other"}
+	}
+	auth := f.auth
+	if auth == "" {
+		auth = os.Getenv(envAuthorization)
+	}
+	if auth != "" {
+		o.Header = http.Header{"Authorization": {auth}}
+	}
+	return f, nil
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	f, err := parseFlags(argv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "pgherd-load:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if f.pgOnly {
+		return holdPostgres(ctx, stdout, stderr)
+	}
+
+	gc := ""
+	if f.self {
+		gc = tuneGC()
+		mode := f.opts.Expect
+		if mode == expectAny {
+			mode = expectStateless
+		}
+		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		fmt.Fprintf(stderr, "pgherd-load: starting PostgreSQL and an in-process pgherd (%s, %s)…\n", mode, gc)
+		s, err := startSelf(ctx, mode, logger)
+		if err != nil {
+			fmt.Fprintln(stderr, "pgherd-load: --self:", err)
+			return 1
+		}
+		defer func() {
+			if err := s.Stop(); err != nil {
+				fmt.Fprintln(stderr, "pgherd-load: stopping:", err)
+			}
+		}()
+		path := "/" + selfEndpoint + "/mcp"
+		if f.opts.Transport == transportSSE {
+			path = "/" + selfEndpoint + "/sse"
+		}
+		f.opts.URL = s.Base + path
+	}
+
+	if f.cpuprofile != "" {
+		pf, err := os.Create(f.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "pgherd-load: --cpuprofile:", err)
+			return 1
+		}
+		defer pf.Close()
+		f.opts.CPUProfile = pf
+	}
+	rep, err := Run(ctx, f.opts)
+	if err != nil {
+		fmt.Fprintln(stderr, "pgherd-load:", err)
+		return 1
+	}
+	if f.jsonOut {
+		out := struct {
+			*Report
+			Self bool   `json:"self"`
+			GC   string `json:"gc,omitempty"`
+		}{rep, f.self, gc}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+	} else {
+		printReport(stdout, rep, f.self, gc)
+	}
+	if rep.ToolErrors+rep.ProtocolErrors > 0 || rep.Interrupted {
+		return 1
+	}
+	return 0
+}
+
+func printReport(w io.Writer, r *Report, self bool, gc string) {
+	fmt.Fprintf(w, "%s %s → %s\n", r.Tool, r.Args, r.URL)
+	fmt.Fprintf(w, "transport   %s, %s, protocol %s\n", r.Transport, r.SessionMode, r.Protocol)
+	fmt.Fprintf(w, "sessions    %d (connect p50 %s, max %s)\n", r.Sessions, ms(r.Connect.P50), ms(r.Connect.Max))
+	fmt.Fprintf(w, "warm-up     %s, %d calls (not counted)\n", r.Warmup, r.WarmupCalls)
+	fmt.Fprintf(w, "measured    %s, %d calls: %d ok, %d tool errors, %d protocol errors\n",
+		r.Window.Round(time.Millisecond), r.Calls, r.OK, r.ToolErrors, r.ProtocolErrors)
+	fmt.Fprintf(w, "throughput  %.0f calls/s (%.0f ok/s)\n", r.CallsPerSec, r.OKPerSec)
+	if r.OK > 0 {
+		fmt.Fprintf(w, "latency     p50 %s  p90 %s  p99 %s  max %s  (mean %s; successful calls)\n",
+			ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max), ms(r.Latency.Mean))
+		if r.OK < 1000 {
+			fmt.Fprintf(w, "            (%d samples: p99 rests on %d of them)\n", r.OK, max(r.OK/100, 1))
+		}
+	}
+	if r.Calls > 0 {
+		who := "client"
+		if self {
+			who = "process (client and server)"
+		}
+		line := fmt.Sprintf("cpu         %s %s, %s/call", who, r.CPU.Round(time.Millisecond), perCall(r.CPU, r.Calls))
+		if r.ServerCPU >= 0 {
+			line += fmt.Sprintf("; server %s, %s/call", r.ServerCPU.Round(10*time.Millisecond), perCall(r.ServerCPU, r.Calls))
+		}
+		fmt.Fprintln(w, line)
+	}
+	if gc != "" {
+		fmt.Fprintf(w, "gc          %s\n", gc)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "error       %6d× %s\n", e.Count, strings.ReplaceAll(e.Message, "\n", " "))
+	}
+	if r.Interrupted {
+		fmt.Fprintln(w, "interrupted: the numbers cover the calls made until then")
+	}
+}
+
+func perCall(d time.Duration, calls int) time.Duration {
+	return (d / time.Duration(calls)).Round(time.Microsecond)
+}
+
+// ms prints a duration in milliseconds with about three significant digits.
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.2fms", v)
+	case v < 100:
+		return fmt.Sprintf("%.1fms", v)
+	}
+	return fmt.Sprintf("%.0fms", v)
+}
+
+// holdPostgres starts the throwaway cluster with --self's database, prints
+// the database URI on stdout and waits for ctx to end.
+func holdPostgres(ctx context.Context, stdout, stderr io.Writer) int {
+	cluster, uri, err := startPostgres(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintln(stderr, "pgherd-load: --pg-only:", err)
+		return 1
+	}
+	defer cluster.Stop()
+	fmt.Fprintln(stdout, uri)
+	fmt.Fprintln(stderr, "pgherd-load: PostgreSQL is running; Ctrl-C stops it and removes its files")
+	<-ctx.Done()
+	return 0
+}
