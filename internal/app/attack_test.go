@@ -1,0 +1,748 @@
+package app_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/sqlguard"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/attack-report.md from the attack replay")
+
+const atkReportPath = "../../docs/attack-report.md"
+
+// atkParallel bounds the vectors running at once across all lanes.
+const atkParallel = 6
+
+// atkLanes is how many lanes share a mode's vectors (each lane runs its
+// share one at a time). admin_rw has the most vectors that write, each of
+// which costs a fresh copy.
+var atkLanes = map[access.Mode]int{access.UserRO: 2, access.UserRW: 2, access.AdminRO: 2, access.AdminRW: 3}
+
+// atkUnseenWrites are vectors that write although the validator judges
+// them read-only: calls through attribute notation (a.touch_account) are
+// column references in the parse tree, and the validator cannot see the
+// function (schema.sql says so). Outside admin_rw the role has no EXECUTE
+// on the owner's functions (42501); in admin_rw the write is allowed, and
+// the vector needs a fresh copy afterwards like any other write.
+var atkUnseenWrites = map[string]string{
+	"function-by-attribute-notation":               "attribute-notation call: the validator sees a column reference",
+	"function-by-attribute-notation-parenthesized": "attribute-notation call: the validator sees a column reference",
+}
+
+// atkDisputed are corpus expectations that do not hold for the roles
+// internal/roles makes, keyed by vector and mode; the subtest skips when
+// it sees exactly the outcome explained (and asserts the corpus again once
+// either side changes).
+var atkDisputed = map[string]struct{ signature, why string }{
+	"pg-toast-relation/admin_ro": {"permission denied for schema pg_toast",
+		"corpus: the expectation assumes admin_ro is a member of pg_read_all_data (vectors.yaml header), which has USAGE on every schema; " +
+			"internal/roles grants USAGE on the user schemas only (docs/security.md, \"Why not pg_read_all_data\"), and PUBLIC has no USAGE on pg_toast, " +
+			"so PostgreSQL refuses with 42501: the outcome is refused, not allowed"},
+}
+
+// atkKnownBugs are outcomes caused by bugs outside this package, keyed by
+// vector and mode; the subtest skips with the bug when it sees exactly that
+// outcome (once fixed, it asserts the corpus's expectation again).
+var atkKnownBugs = map[string]struct{ signature, bug string }{
+	"cross-join-rows/user_rw":  {"the transaction was rolled back because a statement in it failed", atkBugRowCapCommit},
+	"cross-join-rows/admin_rw": {"the transaction was rolled back because a statement in it failed", atkBugRowCapCommit},
+}
+
+const atkBugRowCapCommit = "bug: in user_rw and admin_rw a read-only SELECT still running when it reaches max_rows fails with " +
+	"\"the transaction was rolled back because a statement in it failed\" instead of returning its truncated rows: " +
+	"pg.Tx.Query cancels it on the server (cancelOnCap, internal/pg/query.go:53: the call is ReadOnly and nothing was written), " +
+	"which aborts the transaction, and pg.Tx.run then sends COMMIT (internal/pg/tx.go:170), which PostgreSQL answers with ROLLBACK; " +
+	"fix: roll back instead of committing once a cap has cancelled a statement in a transaction that wrote nothing; " +
+	"see TestExecuteSQLRowCapInWriteModes"
+
+// atkResult is one vector in one mode.
+type atkResult struct {
+	v       *atkVector
+	mode    access.Mode
+	off     bool // replayed with the validator switched off
+	got     atkAttempt
+	wrote   []string // changes a vector allowed to write made (not findings)
+	effects []string // side effects found where none is allowed
+	skipped string   // why the subtest skipped: a known bug or a disputed expectation
+	elapsed time.Duration
+}
+
+type atkResults struct {
+	mu   sync.Mutex
+	list []*atkResult
+}
+
+func (r *atkResults) add(res *atkResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, res)
+}
+
+// TestAttackReplay replays the attack corpus (testdata/attacks) in every
+// access mode through the real path — go-sdk client, HTTP, pgherd,
+// PostgreSQL — with each endpoint logged in as the least-privilege role
+// internal/roles makes for its mode, and checks after every vector that
+// nothing changed where nothing may. It then replays the vectors the corpus
+// expects refused with the validator switched off (the endpoint's pool and
+// transaction options, without sqlguard) and records which only the
+// validator stops. With -update it rewrites docs/attack-report.md.
+//
+// Each lane is a copy of the fixture that runs its vectors one at a time,
+// so a change is attributed to the vector that made it. After a vector the
+// corpus lets write in that mode has changed the database, the lane moves
+// to a fresh copy; any other change is a finding.
+func TestAttackReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the attack replay takes about a minute; run without -short")
+	}
+	started := time.Now()
+	vectors := loadAttackVectors(t)
+	f := newAttackFixture(t)
+	results := &atkResults{}
+	sem := make(chan struct{}, atkParallel)
+
+	var wg sync.WaitGroup
+	for _, m := range access.Modes {
+		var refusedHere []*atkVector
+		for _, v := range vectors {
+			if v.Expect[m] == atkRefused {
+				refusedHere = append(refusedHere, v)
+			}
+		}
+		for k := range atkLanes[m] {
+			var share []*atkVector
+			for i := k; i < len(vectors); i += atkLanes[m] {
+				share = append(share, vectors[i])
+			}
+			wg.Go(func() {
+				t.Run(fmt.Sprintf("%s/lane%d", m, k), func(t *testing.T) {
+					atkReplayLane(t, f, m, throughMCP, share, sem, results)
+				})
+			})
+		}
+		wg.Go(func() {
+			t.Run("validator_off/"+string(m), func(t *testing.T) {
+				atkReplayLane(t, f, m, validatorOff, refusedHere, sem, results)
+			})
+		})
+	}
+	wg.Wait()
+	refreshes := 0
+	for _, r := range results.list {
+		if len(r.wrote)+len(r.effects) > 0 {
+			refreshes++
+		}
+	}
+	for _, r := range results.list {
+		if r.elapsed > 3*time.Second {
+			t.Logf("slow: %s in %s (validator off: %v): %s in %v", r.v.Name, r.mode, r.off, r.got, r.elapsed.Round(time.Millisecond))
+		}
+	}
+	t.Logf("attack replay: %d vectors × %d modes, %d validator-off runs, %d fresh copies, in %v",
+		len(vectors), len(access.Modes), len(results.list)-len(vectors)*len(access.Modes), refreshes, time.Since(started).Round(time.Millisecond))
+
+	if *update {
+		if err := os.WriteFile(atkReportPath, []byte(atkReport(vectors, results.list)), 0o644); err != nil {
+			t.Fatalf("writing the report: %v", err)
+		}
+	}
+}
+
+// atkReplayLane runs vectors one after the other on one lane, and moves to
+// a fresh lane after a vector changed anything.
+func atkReplayLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind, vectors []*atkVector, sem chan struct{}, results *atkResults) {
+	l := newLane(t, f, m, kind)
+	for _, v := range vectors {
+		sem <- struct{}{}
+		var res *atkResult
+		t.Run(v.Name, func(t *testing.T) {
+			res = atkReplayOne(t, l, v, kind, results)
+		})
+		if res == nil || len(res.wrote)+len(res.effects) > 0 {
+			l.close()
+			l = newLane(t, f, m, kind)
+		}
+		<-sem
+	}
+}
+
+// atkMayWrite: the corpus lets v run in m, m writes, and the validator does
+// not judge v read-only (or cannot see its write).
+func atkMayWrite(v *atkVector, m access.Mode) bool {
+	if m.ReadOnly() || v.Expect[m] != atkAllowed {
+		return false
+	}
+	if atkUnseenWrites[v.Name] != "" {
+		return true
+	}
+	verdict, err := sqlguard.Check(v.SQL, m)
+	return err == nil && !verdict.ReadOnly
+}
+
+// atkReplayOne runs v on l, classifies the outcome and checks for side
+// effects. Through MCP, a mismatch with the corpus or a forbidden side
+// effect fails the test; with the validator off, the result is recorded
+// (getting through is what that replay is there to find) and only a broken
+// call fails.
+func atkReplayOne(t *testing.T, l *lane, v *atkVector, kind laneKind, results *atkResults) *atkResult {
+	t.Helper()
+	// Through MCP a hung call is a finding; with the validator off, a
+	// statement may hang where nothing but the caller's deadline ends it.
+	timeout := 60 * time.Second
+	if kind == validatorOff {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	res := &atkResult{v: v, mode: l.mode, off: kind == validatorOff}
+	begin := time.Now()
+	res.got = l.runner.run(ctx, v.SQL)
+	res.elapsed = time.Since(begin)
+	cancel()
+	if res.got.Broken != "" {
+		t.Errorf("%s in %s: %s", v.Name, l.mode, res.got.Broken)
+	}
+	cctx, ccancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer ccancel()
+	diffs := l.check(cctx)
+	want := v.Expect[l.mode]
+	if !res.off && res.got.Outcome == atkAllowed && atkMayWrite(v, l.mode) {
+		// The corpus lets it write: changes to stored state are its
+		// result; session state, locks and the sentinel still must not
+		// be touched.
+		for _, d := range diffs {
+			if atkHygiene[strings.SplitN(d, ":", 2)[0]] {
+				res.effects = append(res.effects, d)
+			} else {
+				res.wrote = append(res.wrote, d)
+			}
+		}
+	} else {
+		res.effects = diffs
+	}
+	if res.got.Leak != "" && !res.off {
+		res.effects = append(res.effects, "leak: the result shows "+res.got.Leak)
+	}
+	results.add(res)
+	if res.off {
+		return res
+	}
+	if bug, ok := atkKnownBugs[v.Name+"/"+string(l.mode)]; ok && strings.Contains(res.got.Detail, bug.signature) && len(res.effects) == 0 {
+		res.skipped = bug.bug
+		t.Skip(bug.bug)
+	}
+	if d, ok := atkDisputed[v.Name+"/"+string(l.mode)]; ok && strings.Contains(res.got.Detail, d.signature) && len(res.effects) == 0 {
+		res.skipped = d.why
+		t.Skip(d.why)
+	}
+	if res.got.Outcome != want {
+		t.Errorf("%s in %s: got %s (%s), corpus expects %s\nSQL: %s", v.Name, l.mode, res.got, res.got.Detail, want, v.SQL)
+	}
+	if len(res.effects) > 0 {
+		t.Errorf("%s in %s (%s): side effects:\n  %s\nSQL: %s", v.Name, l.mode, res.got, strings.Join(res.effects, "\n  "), v.SQL)
+	}
+	return res
+}
+
+// atkOnlyValidatorWhy says, per category, why the executor and the role
+// let such statements through, for docs/attack-report.md (docs/security.md
+// sums them up).
+var atkOnlyValidatorWhy = map[string]string{
+	"multi_statement":      "empty text, comments or semicolons alone: the extended protocol runs them as an empty query (every string with two statements is refused by PostgreSQL, 42601, validator or not)",
+	"transaction_control":  "BEGIN, SAVEPOINT, SET TRANSACTION and SET SESSION CHARACTERISTICS need no privilege; inside the executor's transaction they are warnings or no-ops (COMMIT and ROLLBACK are caught by the executor)",
+	"side_effect_function": "set_config, setseed and the query_to_xml family are executable by PUBLIC and run with the caller's privileges: a setting ends with the transaction or DISCARD ALL, but set_config in a WHERE clause runs before the row-level security policy and reads another tenant's rows; nextval needs only the USAGE user_rw has for inserts",
+	"obfuscation":          "the same functions and catalogs, spelled differently",
+	"catalog_probe":        "every role may read the system catalogs, information_schema, pg_settings and pg_stat_activity and call the catalog functions; only the validator keeps the user modes in public",
+	"explain_analyze":      "EXPLAIN needs only the privileges of the statement explained; in user_rw EXPLAIN ANALYZE of a write commits the write",
+	"do_call":              "DO runs PL/pgSQL, which PUBLIC may use; CALL: schema.sql's REVOKE EXECUTE ON ALL FUNCTIONS does not cover procedures, so user_rw may call reset_balances()",
+	"copy":                 "COPY … TO STDOUT reads what the role may SELECT anyway",
+	"lock":                 "LOCK needs only the UPDATE or DELETE privilege user_rw has; the lock ends with the call",
+	"listen_notify":        "LISTEN, NOTIFY and UNLISTEN need no privilege and work in a read-only transaction; a NOTIFY in a rolled-back transaction is never delivered, in user_rw it is; DISCARD ALL ends a LISTEN",
+	"prepare_execute":      "PREPARE and DEALLOCATE need no privilege; DISCARD ALL drops the statement after the call",
+	"cursor":               "DECLARE and CLOSE need no privilege; the cursor ends with the transaction",
+	"settings":             "SET, RESET, DISCARD and SHOW need no privilege; the executor rolls the change back or resets the session after the call",
+	"ddl":                  "ANALYZE by a role that does not own the table is a warning, and the table is skipped",
+}
+
+// atkReport renders docs/attack-report.md.
+func atkReport(vectors []*atkVector, list []*atkResult) string {
+	var cats []string
+	catSize := map[string]int{}
+	for _, v := range vectors {
+		if catSize[v.Category] == 0 {
+			cats = append(cats, v.Category)
+		}
+		catSize[v.Category]++
+	}
+	order := map[string]int{}
+	for i, v := range vectors {
+		order[v.Name] = i
+	}
+	var mcpRes, offRes []*atkResult
+	for _, r := range list {
+		if r.off {
+			offRes = append(offRes, r)
+		} else {
+			mcpRes = append(mcpRes, r)
+		}
+	}
+	byVector := func(rs []*atkResult) {
+		sort.SliceStable(rs, func(i, j int) bool {
+			if order[rs[i].v.Name] != order[rs[j].v.Name] {
+				return order[rs[i].v.Name] < order[rs[j].v.Name]
+			}
+			return slices.Index(access.Modes, rs[i].mode) < slices.Index(access.Modes, rs[j].mode)
+		})
+	}
+	byVector(mcpRes)
+	byVector(offRes)
+
+	var b strings.Builder
+	b.WriteString(`# Attack replay report
+
+<!-- Generated by TestAttackReplay (internal/app/attack_test.go): go test ./internal/app -run TestAttackReplay -update -->
+
+Every vector of the attack corpus (` + "`testdata/attacks/vectors.yaml`" + `, fixture ` + "`schema.sql`" + `) was sent to
+` + "`execute_sql`" + ` in each access mode through the real path: go-sdk client → HTTP → pgherd → PostgreSQL. Each endpoint logs
+in as the least-privilege role ` + "`internal/roles`" + ` makes for its mode (the fixture is loaded by, and owned by, the
+admin_rw role), with a 2 s statement timeout, 1 s lock timeout, ` + fmt.Sprint(atkMaxRows) + ` rows, 1 MiB of result and one pooled
+connection. After every vector the test compares the database with its state before: data of every table, relations,
+columns, functions and their privileges, schemas, types, constraints, triggers, policies, rules, comments, default
+privileges, extensions, the database's privileges, the cluster's roles, memberships, databases and role settings,
+ALTER SYSTEM, sequence positions, large objects, prepared transactions, replication slots, locks held and statements
+running in other sessions, extra sessions, a sentinel session of the same role (alive, and hearing no notification),
+the files the corpus tries to write, and a probe through the same endpoint that reads the session state of its pooled
+connection (settings, prepared statements, cursors, LISTEN channels, advisory locks, temporary tables). Every result
+is also searched for what the role must not read: rows of ` + "`documents`" + ` that row-level security hides (no tenant is set),
+and in the user modes anything from ` + "`secret.tokens`" + `.
+
+Legend: **V** refused by the validator, **X** refused by the executor, **P** refused by PostgreSQL (role privileges,
+read-only transaction, or the server's own rules), **B** bounded (statement timeout, row, byte or message cap,
+temp_file_limit), **H** hung until the caller's deadline (nothing in pgherd or PostgreSQL ended it), **A** allowed.
+
+## Outcomes by category and mode
+
+| category | vectors |`)
+	for _, m := range access.Modes {
+		b.WriteString(" " + string(m) + " |")
+	}
+	b.WriteString("\n|---|---|")
+	for range access.Modes {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	letter := func(a atkAttempt) string {
+		switch {
+		case strings.HasPrefix(a.By, "caller's deadline"):
+			return "H"
+		case a.Outcome == atkAllowed:
+			return "A"
+		case a.Outcome == atkBounded:
+			return "B"
+		case a.By == "validator":
+			return "V"
+		case a.By == "postgres":
+			return "P"
+		case a.Outcome == atkRefused:
+			return "X"
+		}
+		return "?"
+	}
+	cell := func(rs []*atkResult) string {
+		n := map[string]int{}
+		for _, r := range rs {
+			n[letter(r.got)]++
+		}
+		var parts []string
+		for _, l := range []string{"V", "X", "P", "B", "H", "A", "?"} {
+			if n[l] > 0 {
+				parts = append(parts, fmt.Sprintf("%s %d", l, n[l]))
+			}
+		}
+		return strings.Join(parts, " · ")
+	}
+	total := map[access.Mode][]*atkResult{}
+	for _, c := range cats {
+		fmt.Fprintf(&b, "| %s | %d |", c, catSize[c])
+		for _, m := range access.Modes {
+			var rs []*atkResult
+			for _, r := range mcpRes {
+				if r.v.Category == c && r.mode == m {
+					rs = append(rs, r)
+				}
+			}
+			total[m] = append(total[m], rs...)
+			b.WriteString(" " + cell(rs) + " |")
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "| **all** | %d |", len(vectors))
+	for _, m := range access.Modes {
+		b.WriteString(" " + cell(total[m]) + " |")
+	}
+	b.WriteString("\n")
+
+	b.WriteString("\n## Mismatches with the corpus\n\n")
+	var mism []*atkResult
+	for _, r := range mcpRes {
+		if r.got.Outcome != r.v.Expect[r.mode] || r.got.Broken != "" {
+			mism = append(mism, r)
+		}
+	}
+	if len(mism) == 0 {
+		b.WriteString("None: every vector had the outcome the corpus expects, in every mode.\n")
+	} else {
+		b.WriteString("Each is either a bug (the subtest skips with it, naming the fix) or an expectation that does not hold for the roles\n" +
+			"`internal/roles` makes; any other mismatch fails the test.\n\n")
+		b.WriteString("| vector | mode | expected | got | detail | why |\n|---|---|---|---|---|---|\n")
+		for _, r := range mism {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.v.Name, r.mode, r.v.Expect[r.mode], r.got, atkCell(r.got.Detail+r.got.Broken), atkCellN(r.skipped, 400))
+		}
+	}
+
+	b.WriteString("\n## What stopped the vectors the validator let through\n\n" +
+		"With the validator on, the statements it passed and that still did not run to completion, and who stopped them.\n\n" +
+		"| vector | mode | outcome | detail |\n|---|---|---|---|\n")
+	for _, r := range mcpRes {
+		if r.got.Outcome == atkAllowed || r.got.By == "validator" || r.v.Category == "resource" {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.v.Name, r.mode, r.got, atkCell(r.got.Detail))
+	}
+
+	b.WriteString("\n## Resource attacks\n\n| vector |")
+	for _, m := range access.Modes {
+		b.WriteString(" " + string(m) + " |")
+	}
+	b.WriteString("\n|---|")
+	for range access.Modes {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, v := range vectors {
+		if v.Category != "resource" {
+			continue
+		}
+		b.WriteString("| " + v.Name + " |")
+		for _, m := range access.Modes {
+			for _, r := range mcpRes {
+				if r.v == v && r.mode == m {
+					b.WriteString(" " + r.got.String() + " |")
+				}
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nBounded by: statement_timeout (SQLSTATE 57014); max_rows or max_result_bytes (a result with truncated=true);\n" +
+		"the per-message cap (one row larger than the pool's max_message_bytes, 64 MiB: the tool error says so, the row is never\n" +
+		"read); temp_file_limit (SQLSTATE 53400, the role's 256MB cap on temporary files, which a materialised\n" +
+		"generate_series reaches before the timeout).\n")
+
+	var unseen []*atkResult
+	for _, r := range mcpRes {
+		if atkUnseenWrites[r.v.Name] != "" && len(r.wrote) > 0 {
+			unseen = append(unseen, r)
+		}
+	}
+	if len(unseen) > 0 {
+		b.WriteString("\n## Writes the validator judged read-only\n\nAllowed in the mode, but the validator's ReadOnly verdict was wrong, so the executor treated them as reads\n" +
+			"(a cap would cancel them instead of draining):\n\n| vector | mode | why | changed |\n|---|---|---|---|\n")
+		for _, r := range unseen {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.v.Name, r.mode, atkUnseenWrites[r.v.Name], atkCell(strings.Join(r.wrote, "; ")))
+		}
+	}
+
+	b.WriteString("\n## Side effects\n\n")
+	var eff []*atkResult
+	for _, r := range mcpRes {
+		if len(r.effects) > 0 {
+			eff = append(eff, r)
+		}
+	}
+	if len(eff) == 0 {
+		b.WriteString("None: no refused, bounded or read-only vector changed anything, no vector left session state, locks,\n" +
+			"running statements or extra sessions behind or disturbed the sentinel session, and no result showed rows the\n" +
+			"role must not read, in any mode.\n")
+	} else {
+		b.WriteString("| vector | mode | outcome | side effects |\n|---|---|---|---|\n")
+		for _, r := range eff {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.v.Name, r.mode, r.got, atkCell(strings.Join(r.effects, "; ")))
+		}
+	}
+
+	b.WriteString(`
+## With the validator switched off
+
+The vectors the corpus expects refused in a mode, run again through the endpoint's own pool and transaction options
+(what ` + "`endpoint.Database.Resolve`" + ` gives ` + "`execute_sql`" + `) as the mode's role, without ` + "`sqlguard.Check`" + `. With no verdict there
+is no hint that a statement leaves session state, so none is given; a statement PostgreSQL refuses inside a transaction
+block is run again outside one in admin_rw, as a NoTransaction verdict would have it. The same side-effect checks run
+after each.
+
+| mode | refused vectors | X executor | P PostgreSQL | B bounded | H hung | got through | … and changed something |
+|---|---|---|---|---|---|---|---|
+`)
+	for _, m := range access.Modes {
+		n := map[string]int{}
+		var through, changed int
+		for _, r := range offRes {
+			if r.mode != m {
+				continue
+			}
+			n["all"]++
+			n[letter(r.got)]++
+			if r.got.Outcome == atkAllowed {
+				through++
+				if len(r.effects) > 0 {
+					changed++
+				}
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", m, n["all"], n["X"], n["P"], n["B"], n["H"], through, changed)
+	}
+
+	b.WriteString("\n### Stopped only by the validator\n\nVectors that ran to completion with the validator off, by category; a vector is listed once with the modes\nit got through in. \"read …\" marks a result that showed rows the role must not read.\n")
+	type entry struct {
+		v       *atkVector
+		modes   []string
+		details []string
+		effects []string
+	}
+	byCat := map[string][]*entry{}
+	idx := map[string]*entry{}
+	for _, r := range offRes {
+		if r.got.Outcome != atkAllowed {
+			continue
+		}
+		e := idx[r.v.Name]
+		if e == nil {
+			e = &entry{v: r.v}
+			idx[r.v.Name] = e
+			byCat[r.v.Category] = append(byCat[r.v.Category], e)
+		}
+		e.modes = append(e.modes, string(r.mode))
+		e.details = append(e.details, r.got.Detail)
+		for _, x := range r.effects {
+			e.effects = append(e.effects, string(r.mode)+": "+x)
+		}
+	}
+	for _, c := range cats {
+		es := byCat[c]
+		if len(es) == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "\n**%s** (%d)", c, len(es))
+		if why := atkOnlyValidatorWhy[c]; why != "" {
+			b.WriteString(" — " + why)
+		}
+		b.WriteString("\n\n| vector | got through in | result | changed |\n|---|---|---|---|\n")
+		for _, e := range es {
+			changed := "nothing"
+			if len(e.effects) > 0 {
+				changed = atkCell(strings.Join(e.effects, "; "))
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", e.v.Name, strings.Join(e.modes, ", "), atkCell(strings.Join(slices.Compact(e.details), ", ")), changed)
+		}
+	}
+
+	b.WriteString("\n### Refused or bounded without the validator\n\n| vector | mode | outcome | detail |\n|---|---|---|---|\n")
+	for _, r := range offRes {
+		if r.got.Outcome == atkAllowed {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.v.Name, r.mode, r.got, atkCell(r.got.Detail))
+	}
+	return b.String()
+}
+
+// atkCell makes s safe for one Markdown table cell.
+func atkCell(s string) string { return atkCellN(s, 200) }
+
+func atkCellN(s string, n int) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	s = strings.ReplaceAll(s, "\n", " ")
+	if r := []rune(s); len(r) > n {
+		s = string(r[:n]) + "…"
+	}
+	return s
+}
+
+// TestAttackCheckerDetects makes sure the replay's side-effect check is not
+// blind: each case changes a fresh lane from outside, the way a vector
+// might, and the check must name the aspect changed; an untouched lane
+// must show nothing.
+func TestAttackCheckerDetects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the attack fixture; run without -short")
+	}
+	f := newAttackFixture(t)
+	// superuser runs trusted SQL in the lane's database.
+	superuser := func(t *testing.T, l *lane, sql string) {
+		t.Helper()
+		if _, err := atkSuperExec(context.Background(), l.db, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// hold opens a session as who (the lane's role, or "" for the
+	// superuser) and runs sql in it, keeping it open until the test ends.
+	hold := func(t *testing.T, l *lane, who, sql string) *pgx.Conn {
+		t.Helper()
+		uri := pgtest.URI(l.db)
+		if who != "" {
+			uri = pgtest.URIAs(l.db, who, f.password)
+		}
+		ctx := context.Background()
+		c, err := pgx.Connect(ctx, uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(ctx) })
+		if sql != "" {
+			if _, err := c.Exec(ctx, sql); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+		}
+		return c
+	}
+	cases := []struct {
+		name   string
+		mode   access.Mode
+		kind   laneKind
+		change func(t *testing.T, l *lane)
+		want   string // aspect the check must name; "" means none at all
+		alone  bool   // touches what every lane sees: runs before the parallel cases start
+	}{
+		{"untouched", access.UserRW, validatorOff, func(*testing.T, *lane) {}, "", false},
+		{"untouched through MCP", access.UserRO, throughMCP, func(*testing.T, *lane) {}, "", false},
+		{"row inserted", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "INSERT INTO pg_notes VALUES (99, 'x')")
+		}, "rows public.pg_notes", false},
+		{"row updated in place", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "UPDATE accounts SET balance = balance + 1 WHERE id = 1")
+		}, "rows public.accounts", false},
+		{"secret table emptied", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "DELETE FROM secret.tokens")
+		}, "rows secret.tokens", false},
+		{"table created", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "CREATE TABLE secret.stolen (x int)")
+		}, "relations", false},
+		{"column added", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "ALTER TABLE accounts ADD COLUMN pwned int")
+		}, "columns", false},
+		{"grant", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "GRANT SELECT ON secret.tokens TO PUBLIC")
+		}, "relations", false},
+		{"function created", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "CREATE FUNCTION public.pwn() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+		}, "functions", false},
+		{"sequence advanced", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "SELECT nextval('invoice_seq')")
+		}, "sequences", false},
+		{"large object", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "SELECT lo_create(0)")
+		}, "large_objects", false},
+		{"comment", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "COMMENT ON TABLE accounts IS 'x'")
+		}, "comments", false},
+		{"policy dropped", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "DROP POLICY documents_tenant ON documents")
+		}, "policies", false},
+		{"role setting", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "ALTER ROLE "+pgx.Identifier{f.role[access.UserRW]}.Sanitize()+" IN DATABASE "+pgx.Identifier{l.db}.Sanitize()+" SET work_mem = '77MB'")
+		}, "role_settings", false},
+		{"database privilege", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "GRANT TEMPORARY ON DATABASE "+pgx.Identifier{l.db}.Sanitize()+" TO PUBLIC")
+		}, "database", false},
+		{"notification", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, "NOTIFY pgherd, 'x'")
+		}, "notifications", false},
+		{"advisory lock held by an idle session", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			hold(t, l, "", "SELECT pg_advisory_lock(42)")
+		}, "locks", false},
+		{"session idle in transaction", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			hold(t, l, "", "BEGIN; SELECT 1")
+		}, "activity", false},
+		{"extra session of the role", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			hold(t, l, f.role[access.UserRW], "")
+		}, "extra_sessions", false},
+		{"sentinel terminated", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			superuser(t, l, fmt.Sprintf("SELECT pg_terminate_backend(%d)", l.sentinelPID))
+		}, "sentinel", false},
+		{"file written", access.UserRW, validatorOff, func(t *testing.T, l *lane) {
+			if err := os.WriteFile(atkFiles[1], nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Remove(atkFiles[1]) })
+		}, "files", true},
+		{"pooled session's settings through MCP", access.UserRO, throughMCP, func(t *testing.T, l *lane) {
+			// New sessions of the role get another TimeZone, and the
+			// pool's session is replaced: the probe's timestamptz text
+			// changes (or the call on the killed session fails).
+			superuser(t, l, "ALTER ROLE "+pgx.Identifier{f.role[access.UserRO]}.Sanitize()+" IN DATABASE "+pgx.Identifier{l.db}.Sanitize()+" SET timezone = 'Asia/Tokyo'")
+			superuser(t, l, fmt.Sprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = %s AND pid <> %d",
+				quoteLiteral(f.role[access.UserRO]), l.sentinelPID))
+		}, "probe", false},
+		{"pooled session's tenant setting through MCP", access.AdminRO, throughMCP, func(t *testing.T, l *lane) {
+			superuser(t, l, "ALTER ROLE "+pgx.Identifier{f.role[access.AdminRO]}.Sanitize()+" IN DATABASE "+pgx.Identifier{l.db}.Sanitize()+" SET app.tenant_id = 'tenant_b'")
+			superuser(t, l, fmt.Sprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = %s AND pid <> %d",
+				quoteLiteral(f.role[access.AdminRO]), l.sentinelPID))
+		}, "probe", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.alone {
+				t.Parallel() // a hygiene case waits out the check's settling time
+			}
+			l := newLane(t, f, tc.mode, tc.kind)
+			tc.change(t, l)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			diffs := l.check(ctx)
+			if tc.want == "" {
+				if len(diffs) > 0 {
+					t.Fatalf("check on an untouched lane = %q, want nothing", diffs)
+				}
+				return
+			}
+			for _, d := range diffs {
+				if strings.HasPrefix(d, tc.want+":") {
+					return
+				}
+			}
+			t.Errorf("check = %q, want a difference in %s", diffs, tc.want)
+		})
+	}
+}
+
+func TestAttackLeakCheck(t *testing.T) {
+	for _, tc := range []struct {
+		mode access.Mode
+		out  string
+		want string
+	}{
+		{access.UserRO, `[["tenant_b_marker"]]`, "documents rows row-level security hides"},
+		{access.UserRW, `<row><title>tenant_a_marker</title></row>`, "documents rows row-level security hides"},
+		{access.AdminRO, `[["tenant_b_marker"]]`, "documents rows row-level security hides"},
+		{access.AdminRW, `[["tenant_b_marker"]]`, ""}, // the owner is not subject to the policy
+		{access.UserRO, `[["tenant_a_marker-secret-token"]]`, "secret.tokens"},
+		{access.AdminRO, `[["tenant_a_marker-secret-token"]]`, ""}, // admin_ro may read secret
+		{access.UserRW, `[["tenant_b_marker","tenant_b_marker-secret-token"]]`, "documents rows row-level security hides and secret.tokens"},
+		{access.UserRO, `[["only the markers' names"]]`, ""},
+	} {
+		if got := atkLeak(tc.mode, tc.out); got != tc.want {
+			t.Errorf("atkLeak(%s, %s) = %q, want %q", tc.mode, tc.out, got, tc.want)
+		}
+	}
+}
