@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,7 +38,31 @@ func newRoot() *cobra.Command {
 		Version:       buildVersion(),
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	root.Args = func(_ *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError{fmt.Sprintf("unknown command %q; pgherd --help lists the commands", args[0])}
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	root.AddCommand(serveCmd(), stdioCmd(), demoCmd(), checkConfigCmd(), hashKeyCmd(), versionCmd())
+	// Argument errors are usage errors (exit code 2), like flag errors.
+	for _, c := range root.Commands() {
+		if c.Args == nil {
+			continue
+		}
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				var u usageError
+				if errors.As(err, &u) {
+					return err
+				}
+				return usageError{fmt.Sprintf("%s: %v", cmd.CommandPath(), err)}
+			}
+			return nil
+		}
+	}
 	return root
 }
 
@@ -164,6 +189,9 @@ Logs go to stderr; stdout carries nothing but JSON-RPC.`,
 				}
 				if name == "" {
 					return usageError{"--endpoint is required with --config: name an endpoint (" + strings.Join(cfg.Names(), ", ") + ") or main"}
+				}
+				if err := checkServed(cfg, name); err != nil {
+					return err
 				}
 			}
 			logger := newLogger(cfg.Log)
@@ -301,6 +329,24 @@ func reloadOnHangup(path string, a *app.App, logger *slog.Logger) (stop func()) 
 		close(done)
 		<-finished
 	}
+}
+
+// checkServed fails, before any database is connected, when name is not an
+// endpoint stdio can serve: main or an endpoint with its own path.
+func checkServed(cfg *config.Config, name string) error {
+	served := []string{"main"}
+	for _, n := range cfg.Names() {
+		if cfg.Endpoints[n].Served() {
+			if n == name {
+				return nil
+			}
+			served = append(served, n)
+		}
+	}
+	if name == "main" {
+		return nil
+	}
+	return usageError{fmt.Sprintf("no endpoint %q is served on its own; choose one of: %s (composed databases are in main)", name, strings.Join(served, ", "))}
 }
 
 // nopCloser keeps the MCP transport from closing the process's stdout.

@@ -437,11 +437,9 @@ func TestStdioOnlyJSONRPC(t *testing.T) {
 	}
 }
 
-// TestStdioMalformedLine pins what go-sdk v1.8's stdio transport does with
-// a line that is not JSON: it does not answer -32700 (its newline-delimited
-// decoder cannot resynchronise after a syntax error); it ends the session.
-// pgherd then exits 1 naming the problem on stderr, and stdout still holds
-// nothing but JSON-RPC.
+// TestStdioMalformedLine: a line that is not a JSON-RPC message gets the
+// JSON-RPC error for it (-32700 for invalid JSON, -32600 for JSON that is not
+// a message, with its id when it has one) and the session goes on serving.
 func TestStdioMalformedLine(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
@@ -451,21 +449,32 @@ func TestStdioMalformedLine(t *testing.T) {
 		t.Fatalf("initialize: %+v", m)
 	}
 	r.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	r.send(`{not json`)
-	// The session ends without closing stdin: the process must not wait for
-	// more input.
-	for _, m := range r.rest() {
-		if m.Error != nil && m.Error.Code == -32700 {
-			t.Errorf("got a -32700 parse error response (%+v): go-sdk answers malformed lines now; "+
-				"the process should keep serving — update this test", m)
-		} else {
-			t.Errorf("unexpected message after the malformed line: %+v", m)
+	for _, c := range []struct {
+		line string
+		code int
+		id   string
+	}{
+		{`{not json`, -32700, "null"},
+		{`[]`, -32600, "null"},
+		{`{"jsonrpc":"2.0","id":7,"params":{}}`, -32600, "7"},
+		{`42`, -32600, "null"},
+	} {
+		r.send(c.line)
+		m := r.next()
+		if m.Error == nil || m.Error.Code != c.code || string(m.ID) != c.id {
+			t.Errorf("%s: got id %s error %+v, want id %s code %d", c.line, m.ID, m.Error, c.id, c.code)
 		}
 	}
-	if code := r.exitCode(); code != 1 {
-		t.Errorf("exit status %d after a malformed line, want 1", code)
+	// Still serving.
+	r.send(`{"jsonrpc":"2.0","id":8,"method":"tools/list"}`)
+	if m := r.next(); string(m.ID) != "8" || m.Error != nil {
+		t.Errorf("tools/list after malformed lines: %+v", m)
 	}
-	if logs := r.stderr.String(); !strings.Contains(logs, "invalid character") {
-		t.Errorf("stderr does not report the parse error:\n%s", logs)
+	r.stdin.Close()
+	if extra := r.rest(); len(extra) > 0 {
+		t.Errorf("unexpected messages after EOF: %+v", extra)
+	}
+	if code := r.exitCode(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
 	}
 }

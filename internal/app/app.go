@@ -162,7 +162,8 @@ func (a *App) RunStdio(ctx context.Context, name string, in io.ReadCloser, out i
 		return fmt.Errorf("no endpoint %q is served on its own; choose one of: %s (composed databases are in main)", name, strings.Join(names, ", "))
 	}
 	a.logger.Info("serving stdio", "endpoint", name)
-	err := server.Run(ctx, &mcp.IOTransport{Reader: in, Writer: out})
+	w := &syncWriter{w: out}
+	err := server.Run(ctx, &mcp.IOTransport{Reader: filterStdin(in, w), Writer: w, MaxLineLength: -1})
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		return nil
 	}
