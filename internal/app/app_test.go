@@ -339,3 +339,46 @@ func TestOriginRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestBadJSONRPCOverHTTP: malformed or invalid JSON-RPC gets a JSON-RPC
+// error (or a 4xx for transport-level mistakes), never a hang or a crash, and
+// the server keeps serving.
+func TestBadJSONRPCOverHTTP(t *testing.T) {
+	s := fourModes(t, "")
+	for _, tc := range []struct {
+		name, body, contentType string
+		status                  int
+		code                    string // JSON-RPC error code expected in the body, "" for none
+	}{
+		{"invalid json", `{not json`, "application/json", http.StatusBadRequest, "-32700"},
+		{"not an object", `42`, "application/json", http.StatusBadRequest, "-32600"},
+		{"no method", `{"jsonrpc":"2.0","id":3}`, "application/json", http.StatusBadRequest, "-32600"},
+		{"wrong content type", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, "text/plain", http.StatusUnsupportedMediaType, ""},
+		{"huge body", `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":"` + strings.Repeat("a", 5<<20) + `"}}`, "application/json", http.StatusRequestEntityTooLarge, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", s.Base+"/app1/mcp", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", tc.contentType)
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var b strings.Builder
+			buf := make([]byte, 4096)
+			n, _ := resp.Body.Read(buf)
+			b.Write(buf[:n])
+			if resp.StatusCode != tc.status {
+				t.Errorf("status = %d, want %d; body %s", resp.StatusCode, tc.status, b.String())
+			}
+			if tc.code != "" && !strings.Contains(b.String(), tc.code) {
+				t.Errorf("body %q lacks JSON-RPC code %s", b.String(), tc.code)
+			}
+		})
+	}
+	cs := s.connect(t, "/app1/mcp", streamable, nil)
+	callOK(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT 1"})
+}

@@ -3,13 +3,14 @@ package app
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/pgherd/pgherd/internal/rpcmsg"
 )
 
 // maxStdioLine bounds one JSON-RPC message on stdin.
@@ -32,9 +33,9 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 func (s *syncWriter) Close() error { return nil }
 
 // filterStdin copies newline-delimited messages from in to the returned
-// reader, answering the lines that are not JSON-RPC itself: invalid JSON
-// gets a -32700 parse error, valid JSON that is not a JSON-RPC message a
-// -32600 invalid request, an over-long line a -32600 too. go-sdk's stdio
+// reader, answering the lines that are not JSON-RPC itself (rpcmsg.Check:
+// -32700 for invalid JSON, -32600 for anything else; an over-long line gets
+// -32600 too). go-sdk's stdio
 // transport would otherwise end the session on the first bad line, and the
 // client would see the server exit instead of an error it can act on.
 func filterStdin(in io.Reader, out io.Writer) io.ReadCloser {
@@ -47,7 +48,8 @@ func filterStdin(in io.Reader, out io.Writer) io.ReadCloser {
 			line = append(line, chunk...)
 			if errors.Is(err, bufio.ErrBufferFull) {
 				if len(line) > maxStdioLine {
-					writeRPCError(out, nil, jsonrpc.CodeInvalidRequest, fmt.Sprintf("message longer than %d bytes", maxStdioLine))
+					p := rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf("invalid request: message longer than %d bytes", maxStdioLine)}
+					out.Write(append(p.Response(), '\n'))
 					line = line[:0]
 					if err := skipLine(r); err != nil {
 						pw.CloseWithError(err)
@@ -57,8 +59,8 @@ func filterStdin(in io.Reader, out io.Writer) io.ReadCloser {
 				continue
 			}
 			if msg := bytes.TrimSpace(line); len(msg) > 0 {
-				if code, why, id := check(msg); code != 0 {
-					writeRPCError(out, id, code, why)
+				if p := rpcmsg.Check(msg); p != nil {
+					out.Write(append(p.Response(), '\n'))
 				} else if _, werr := pw.Write(append(msg, '\n')); werr != nil {
 					return
 				}
@@ -81,56 +83,4 @@ func skipLine(r *bufio.Reader) error {
 			return err
 		}
 	}
-}
-
-// check reports whether msg is a JSON-RPC message or batch; when it is not,
-// the error code, why, and the request id if one can be read.
-func check(msg []byte) (code int, why string, id any) {
-	if !json.Valid(msg) {
-		return jsonrpc.CodeParseError, "parse error: the line is not valid JSON", nil
-	}
-	if msg[0] == '[' {
-		var batch []json.RawMessage
-		if json.Unmarshal(msg, &batch) != nil || len(batch) == 0 {
-			return jsonrpc.CodeInvalidRequest, "invalid request: an empty or malformed batch", nil
-		}
-		for _, m := range batch {
-			if code, why, _ := checkOne(m); code != 0 {
-				return code, why + " (in a batch)", nil
-			}
-		}
-		return 0, "", nil
-	}
-	return checkOne(msg)
-}
-
-// checkOne checks one JSON value that should be a JSON-RPC message.
-func checkOne(msg []byte) (code int, why string, id any) {
-	var probe struct {
-		ID     any             `json:"id"`
-		Method *string         `json:"method"`
-		Result json.RawMessage `json:"result"`
-		Error  json.RawMessage `json:"error"`
-	}
-	if json.Unmarshal(msg, &probe) != nil {
-		return jsonrpc.CodeInvalidRequest, "invalid request: not a JSON-RPC object", nil
-	}
-	if _, err := jsonrpc.DecodeMessage(msg); err != nil {
-		return jsonrpc.CodeInvalidRequest, "invalid request: " + err.Error(), probe.ID
-	}
-	// go-sdk reads an object with an id but neither method nor result as a
-	// response to nothing and ignores it: the client would wait forever.
-	if probe.Method == nil && (probe.Result == nil) == (probe.Error == nil) {
-		return jsonrpc.CodeInvalidRequest, `invalid request: a request needs "method"; a response exactly one of "result" and "error"`, probe.ID
-	}
-	return 0, "", nil
-}
-
-func writeRPCError(out io.Writer, id any, code int, message string) {
-	data, _ := json.Marshal(map[string]any{
-		"jsonrpc": "2.0",
-		"id":      id,
-		"error":   map[string]any{"code": code, "message": message},
-	})
-	out.Write(append(data, '\n'))
 }

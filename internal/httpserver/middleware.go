@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/rpcmsg"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
@@ -93,16 +94,19 @@ func (w *statusWriter) code() int {
 	return w.status
 }
 
-// scopeCheck answers a tools/call the caller may not make with 403
-// insufficient_scope, as the MCP authorization spec asks, before the request
-// reaches the MCP server (which refuses it again as a tool error, the only
-// option over stdio). It reads at most limit bytes of the body and restores
-// them, so the MCP handler still sees the whole request and enforces its own
-// size limit.
-func scopeCheck(reg *tools.Registry, metadataURL string, limit int64, next http.Handler) http.Handler {
+// inspect reads the body of a JSON POST before the MCP handler does (at most
+// limit bytes, restored afterwards so the handler sees the whole request and
+// enforces its own size limit) and:
+//   - answers a body that is not a JSON-RPC message or batch with 400 and the
+//     JSON-RPC error for it (-32700 parse error, -32600 invalid request), which
+//     go-sdk would answer in plain text;
+//   - when scope is set and the caller is authenticated, answers a tools/call
+//     the caller may not make with 403 insufficient_scope, as the MCP
+//     authorization spec asks (the MCP server refuses it again as a tool
+//     error, the only option over stdio and legacy SSE).
+func inspect(reg *tools.Registry, metadataURL string, limit int64, scope bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := auth.PrincipalFromRequest(r)
-		if p == nil || r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
+		if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -119,19 +123,27 @@ func scopeCheck(reg *tools.Registry, metadataURL string, limit int64, next http.
 			next.ServeHTTP(w, r) // the MCP handler answers 413
 			return
 		}
-		for _, name := range calledTools(buf) {
-			spec, ok := reg.Lookup(name)
-			if !ok || p.AllowsTool(spec.Base, spec.Tags) {
-				continue
-			}
-			challenge := fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q`, strings.Join(spec.Tags, " "))
-			if metadataURL != "" {
-				challenge += fmt.Sprintf(`, resource_metadata=%q`, metadataURL)
-			}
-			w.Header().Set("WWW-Authenticate", challenge)
-			writeError(w, http.StatusForbidden, "insufficient_scope",
-				fmt.Sprintf("%s may not call %s; it needs one of the scopes: %s", p.ID(), name, strings.Join(spec.Tags, ", ")))
+		if p := rpcmsg.Check(buf); p != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write(p.Response())
 			return
+		}
+		if prin := auth.PrincipalFromRequest(r); scope && prin != nil {
+			for _, name := range calledTools(buf) {
+				spec, ok := reg.Lookup(name)
+				if !ok || prin.AllowsTool(spec.Base, spec.Tags) {
+					continue
+				}
+				challenge := fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q`, strings.Join(spec.Tags, " "))
+				if metadataURL != "" {
+					challenge += fmt.Sprintf(`, resource_metadata=%q`, metadataURL)
+				}
+				w.Header().Set("WWW-Authenticate", challenge)
+				writeError(w, http.StatusForbidden, "insufficient_scope",
+					fmt.Sprintf("%s may not call %s; it needs one of the scopes: %s", prin.ID(), name, strings.Join(spec.Tags, ", ")))
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -146,14 +146,12 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		metadataURL = s.opts.Config.Server.PublicURL + auth.MetadataPath(mcpPath)
 		mux.Handle("GET "+auth.MetadataPath(mcpPath), auth.MetadataHandler(s.opts.Config.EndpointURL(m.Name), m.AuthServers, nil))
 	}
-	// chain wraps an MCP handler: origin → authentication (→ the tools/call
-	// scope check on Streamable HTTP; a legacy SSE client treats any failed
-	// POST as the end of its session, so there the tool error is the refusal).
+	// chain wraps an MCP handler: origin → authentication → body inspection
+	// (the tools/call scope check only on Streamable HTTP: a legacy SSE client
+	// treats any failed POST as the end of its session, so there the tool
+	// error is the refusal).
 	chain := func(h http.Handler, checkScope bool) http.Handler {
-		h = s.count(h)
-		if checkScope {
-			h = scopeCheck(m.Registry, metadataURL, sc.MaxBodyBytes, h)
-		}
+		h = inspect(m.Registry, metadataURL, sc.MaxBodyBytes, checkScope, s.count(h))
 		a := &authedHandler{inner: h}
 		a.set(m.Policy)
 		s.authed[m.Name] = append(s.authed[m.Name], a)
