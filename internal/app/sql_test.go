@@ -317,9 +317,6 @@ func TestExecuteSQLRowCapInWriteModes(t *testing.T) {
 		} {
 			t.Run(string(m)+"/"+sql, func(t *testing.T) {
 				res := execSQL(t, sessions[m], m, sql, nil)
-				if res.IsError && strings.Contains(text(res), "the transaction was rolled back") {
-					t.Skip(atkBugRowCapCommit)
-				}
 				sc := structured(t, res, "SELECT over max_rows")
 				if rows, _ := sc["rows"].([]any); len(rows) != sqlMaxRows || sc["truncated"] != true {
 					t.Errorf("%d rows, truncated %v; want %d, true", len(rows), sc["truncated"], sqlMaxRows)

@@ -61,8 +61,18 @@ func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 	if reason != "" {
 		tx.markDiscard(reason)
 	}
+	if reason == reasonCapCancelled && !tx.wrote {
+		// The cancel aborted the transaction, and nothing in it wrote:
+		// rolling back loses nothing, where a COMMIT would fail and turn the
+		// truncated rows into an error.
+		tx.rollbackOnly = true
+	}
 	return res, err
 }
+
+// reasonCapCancelled is why a connection is destroyed after a cap stopped
+// its statement on the server.
+const reasonCapCancelled = "a cap cancelled the statement"
 
 // Run runs one user statement in its own transaction ([Pool.Do] plus
 // [Tx.Query]): the path of execute_sql.
@@ -109,6 +119,15 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 	}
 	if maxBytes <= 0 {
 		maxBytes = lim.MaxResultBytes
+	}
+	if lim.StatementTimeout > 0 {
+		// Backstop for what statement_timeout does not cover (a statement
+		// waiting on the client, as COPY FROM STDIN would): the call ends on
+		// our side too, a little after the server should have ended it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, lim.StatementTimeout+cleanupTimeout,
+			fmt.Errorf("the statement ran past statement_timeout (%s) without the server ending it", lim.StatementTimeout))
+		defer cancel()
 	}
 
 	// Parse and describe through the unnamed statement: a string holding
@@ -201,7 +220,7 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 		_ = pgc.CancelRequest(cctx)
 		cancel()
 		// The cancel may arrive late and hit the next statement.
-		reason = "a cap cancelled the statement"
+		reason = reasonCapCancelled
 	}
 	tag, err := rr.Close()
 	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
@@ -212,7 +231,7 @@ func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, ca
 		return nil, "a value could not be decoded", decodeErr
 	}
 	if err != nil {
-		if reason == "a cap cancelled the statement" && isQueryCanceled(err) {
+		if reason == reasonCapCancelled && isQueryCanceled(err) {
 			return res, reason, nil
 		}
 		return nil, reason, p.dbError("running the statement", err)
