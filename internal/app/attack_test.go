@@ -46,12 +46,7 @@ var atkUnseenWrites = map[string]string{
 // internal/roles makes, keyed by vector and mode; the subtest skips when
 // it sees exactly the outcome explained (and asserts the corpus again once
 // either side changes).
-var atkDisputed = map[string]struct{ signature, why string }{
-	"pg-toast-relation/admin_ro": {"permission denied for schema pg_toast",
-		"corpus: the expectation assumes admin_ro is a member of pg_read_all_data (vectors.yaml header), which has USAGE on every schema; " +
-			"internal/roles grants USAGE on the user schemas only (docs/security.md, \"Why not pg_read_all_data\"), and PUBLIC has no USAGE on pg_toast, " +
-			"so PostgreSQL refuses with 42501: the outcome is refused, not allowed"},
-}
+var atkDisputed = map[string]struct{ signature, why string }{}
 
 // atkKnownBugs are outcomes caused by bugs outside this package, keyed by
 // vector and mode; the subtest skips with the bug when it sees exactly that

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/roles"
 	"github.com/pgherd/pgherd/internal/sqlguard"
 )
 
@@ -60,8 +61,21 @@ func newFixture(t testing.TB) *fixture {
 		GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO %[1]s, %[2]s;
 		GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %[2]s;
 		GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO %[2]s;`, ro, rw))
-	pgtest.Exec(t, db.URI, fmt.Sprintf("GRANT pg_read_all_data, pg_read_all_stats TO %s",
-		pgx.Identifier{name(access.AdminRO)}.Sanitize()))
+	// admin_ro gets what internal/roles grants it (USAGE and SELECT on the
+	// user schemas, pg_monitor), which the corpus's expectations assume.
+	stmts, err := roles.Statements(roles.Spec{Role: name(access.AdminRO), Password: pw[access.AdminRO],
+		Mode: access.AdminRO, Database: db.Name, Owner: name(access.AdminRW)})
+	if err != nil {
+		t.Fatalf("admin_ro role: %v", err)
+	}
+	su, err := pgx.Connect(context.Background(), db.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer su.Close(context.Background())
+	if err := roles.Apply(context.Background(), su, stmts); err != nil {
+		t.Fatalf("admin_ro role: %v", err)
+	}
 	f := &fixture{db: db, roles: map[access.Mode]string{}}
 	for _, m := range access.Modes {
 		f.roles[m] = pgtest.URIAs(db.Name, name(m), pw[m])
