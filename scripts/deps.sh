@@ -61,6 +61,6 @@ fi
 
 if [ "${1:-}" = lint ] && ! have staticcheck && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
   echo "deps: installing staticcheck" >&2
-  go install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 # 2026.2.2
 fi
 exit 0
