@@ -167,7 +167,7 @@ func Add[In, Out any](t *Target, tool *mcp.Tool, tags []string, h mcp.ToolHandle
 		return h(ctx, req, in)
 	}
 	t.Registry.add(spec)
-	mcp.AddTool(t.Server, &tt, wrapped)
+	t.Server.AddTool(&tt, typed(&tt, wrapped))
 }
 
 // Caller returns the authenticated caller of req, or nil (stdio, auth none).
