@@ -51,24 +51,6 @@ func TestParseObjectType(t *testing.T) {
 	}
 }
 
-func TestLevenshtein(t *testing.T) {
-	cases := []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"kitten", "sitting", 3},
-		{"orders", "ordrs", 1}, {"orders", "orders", 0}, {"héllo", "hello", 1}, {"ab", "ba", 2},
-	}
-	for _, c := range cases {
-		if got := levenshtein(c.a, c.b); got != c.want {
-			t.Errorf("levenshtein(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
-		}
-		if got := levenshtein(c.b, c.a); got != c.want {
-			t.Errorf("levenshtein(%q, %q) = %d, want %d (symmetry)", c.b, c.a, got, c.want)
-		}
-	}
-}
-
 func TestRankSimilar(t *testing.T) {
 	candidates := []string{"orders", "order_items", "customers", "Orders", "ord", "zebra", "customer_orders", "orders_2024", "ordx"}
 	cases := []struct {

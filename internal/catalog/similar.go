@@ -4,32 +4,9 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-)
 
-// levenshtein returns the edit distance between a and b, counting runes.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) < len(rb) {
-		ra, rb = rb, ra
-	}
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+	"github.com/pgherd/pgherd/internal/editdist"
+)
 
 // similarity scores how close candidate is to the wanted name; lower is
 // closer, and ok is false when the candidate is not worth suggesting.
@@ -40,7 +17,7 @@ func similarity(want, candidate string) (score int, ok bool) {
 	if w == c {
 		return 0, true
 	}
-	d := levenshtein(w, c)
+	d := editdist.Levenshtein(w, c)
 	// Allow roughly one edit per three characters, at least two.
 	limit := max(2, len([]rune(w))/3)
 	switch {
@@ -78,7 +55,7 @@ func rankSimilar(want string, candidates []string, n int) []string {
 		}
 		seen[c] = true
 		if s, ok := similarity(want, c); ok {
-			hits = append(hits, scored{c, s, levenshtein(want, c)})
+			hits = append(hits, scored{c, s, editdist.Levenshtein(want, c)})
 		}
 	}
 	slices.SortFunc(hits, func(a, b scored) int {
@@ -95,7 +72,7 @@ func rankSimilar(want string, candidates []string, n int) []string {
 func closest(s string, candidates []string, maxDist int) string {
 	best, bestD := "", maxDist+1
 	for _, c := range candidates {
-		if d := levenshtein(s, c); d < bestD {
+		if d := editdist.Levenshtein(s, c); d < bestD {
 			best, bestD = c, d
 		}
 	}

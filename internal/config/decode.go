@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pgherd/pgherd/internal/editdist"
 )
 
 // maxNodes bounds the values one file may expand to through anchors and
@@ -473,33 +475,13 @@ func closest(key string, candidates []string) string {
 		if norm(c) == norm(key) {
 			return c
 		}
-		dist := levenshtein(strings.ToLower(key), c)
+		dist := editdist.Levenshtein(strings.ToLower(key), c)
 		limit := max(1, min(3, len(c)/3))
 		if dist <= limit && (best == "" || dist < bestDist) {
 			best, bestDist = c, dist
 		}
 	}
 	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // under reports whether path is p or lies below it.
