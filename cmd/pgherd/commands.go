@@ -117,6 +117,20 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, nil)
 }
 
+// runApp builds the logger and the app from cfg, runs fn until SIGINT or
+// SIGTERM cancels its context, and closes the app.
+func runApp(cfg *config.Config, fn func(ctx context.Context, a *app.App, logger *slog.Logger) error) error {
+	logger := newLogger(cfg.Log)
+	ctx, stop := signalContext()
+	defer stop()
+	a, err := app.New(ctx, cfg, app.Options{Version: buildVersion(), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(ctx, a, logger)
+}
+
 func serveCmd() *cobra.Command {
 	var path string
 	cmd := &cobra.Command{
@@ -129,24 +143,18 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			tuneGC()
-			logger := newLogger(cfg.Log)
-			ctx, stop := signalContext()
-			defer stop()
-			a, err := app.New(ctx, cfg, app.Options{Version: buildVersion(), Logger: logger})
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			if cfg.Server.Transport == config.TransportStdio {
-				return a.RunStdio(ctx, "main", os.Stdin, nopCloser{os.Stdout})
-			}
-			l, err := a.Listen()
-			if err != nil {
-				return err
-			}
-			stopReload := reloadOnHangup(path, a, logger)
-			defer stopReload()
-			return a.Serve(ctx, l)
+			return runApp(cfg, func(ctx context.Context, a *app.App, logger *slog.Logger) error {
+				if cfg.Server.Transport == config.TransportStdio {
+					return a.RunStdio(ctx, "main", os.Stdin, nopCloser{os.Stdout})
+				}
+				l, err := a.Listen()
+				if err != nil {
+					return err
+				}
+				stopReload := reloadOnHangup(path, a, logger)
+				defer stopReload()
+				return a.Serve(ctx, l)
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
@@ -194,15 +202,9 @@ Logs go to stderr; stdout carries nothing but JSON-RPC.`,
 					return err
 				}
 			}
-			logger := newLogger(cfg.Log)
-			ctx, stop := signalContext()
-			defer stop()
-			a, err := app.New(ctx, cfg, app.Options{Version: buildVersion(), Logger: logger})
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			return a.RunStdio(ctx, name, os.Stdin, nopCloser{os.Stdout})
+			return runApp(cfg, func(ctx context.Context, a *app.App, _ *slog.Logger) error {
+				return a.RunStdio(ctx, name, os.Stdin, nopCloser{os.Stdout})
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "config file (YAML)")
