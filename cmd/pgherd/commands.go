@@ -223,7 +223,7 @@ func demoCmd() *cobra.Command {
 databases app1…app4 with sample data and least-privilege roles, and serve them on
 127.0.0.1:8000 as four endpoints with the four access modes, plus /mcp. Ctrl-C stops
 everything and removes the cluster. --database-url uses an existing server instead
-(it needs a role that may create databases and roles).`,
+(a superuser URL: the demo creates databases and roles, and drops them on exit).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("port") {
@@ -244,7 +244,7 @@ everything and removes the cluster. --database-url uses an existing server inste
 		},
 	}
 	cmd.Flags().IntVarP(&opts.Port, "port", "p", 8000, "HTTP port (also HTTP_PORT)")
-	cmd.Flags().StringVar(&opts.DatabaseURL, "database-url", "", "use this existing server (superuser or CREATEDB+CREATEROLE) instead of a throwaway one")
+	cmd.Flags().StringVar(&opts.DatabaseURL, "database-url", "", "use this existing server (a superuser URL) instead of a throwaway one")
 	return cmd
 }
 
