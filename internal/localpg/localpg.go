@@ -85,7 +85,8 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	dir, err := os.MkdirTemp("", "pgherd-pg-")
+	removeStale(logger)
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("creating cluster directory: %w", err)
 	}
@@ -268,8 +269,10 @@ func (c *Cluster) start(ctx context.Context, cred *syscall.Credential) error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	// Own process group, so a terminal's Ctrl-C reaches pgherd (which stops
-	// the server in order) and not postgres directly.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	// the server in order) and not postgres directly. If pgherd dies without
+	// stopping it (a killed test binary), the kernel sends the postmaster
+	// SIGQUIT: immediate shutdown, children included.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting postgres: %w", err)
@@ -321,6 +324,43 @@ func (c *Cluster) probe(ctx context.Context) error {
 func (c *Cluster) logTail() string {
 	data, _ := os.ReadFile(c.LogFile())
 	return tail(string(data), 20)
+}
+
+// dirPrefix names the temporary directories of clusters.
+const dirPrefix = "pgherd-pg-"
+
+// removeStale deletes cluster directories left by processes that died
+// without calling Stop: their postmaster is gone (postmaster.pid names a
+// process that no longer exists), or they never got that far and are older
+// than an hour.
+func removeStale(logger *slog.Logger) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		info, err := os.Stat(dir)
+		if err != nil || !info.IsDir() {
+			continue
+		}
+		stale := false
+		if pid, ok := postmasterPID(filepath.Join(dir, "data", "postmaster.pid")); ok {
+			stale = syscall.Kill(pid, 0) == syscall.ESRCH
+		} else {
+			stale = time.Since(info.ModTime()) > time.Hour
+		}
+		if stale && os.RemoveAll(dir) == nil {
+			logger.Info("removed a stale local postgres directory", "dir", dir)
+		}
+	}
+}
+
+// postmasterPID reads the process id on the first line of postmaster.pid.
+func postmasterPID(pidfile string) (int, bool) {
+	data, err := os.ReadFile(pidfile)
+	if err != nil {
+		return 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	return pid, err == nil && pid > 0
 }
 
 // ready reports whether postmaster.pid says the server accepts connections
