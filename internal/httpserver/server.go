@@ -248,7 +248,6 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Serve serves on l until Shutdown. It returns http.ErrServerClosed after
 // Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	s.http.BaseContext = func(net.Listener) context.Context { return context.Background() }
 	return s.http.Serve(l)
 }
 
