@@ -158,3 +158,50 @@ endpoints:
 		t.Errorf("refused reload still changed the keys: alice is accepted again")
 	}
 }
+
+// TestConcurrencyPerTenant: limits.max_concurrent_calls bounds each tenant
+// on a shared pool, so one busy tenant does not hold back another.
+func TestConcurrencyPerTenant(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	const ka, kb = "tenant-a-key-0123456789", "tenant-b-key-0123456789"
+	s := start(t, `
+server: {port: 0}
+auth:
+  mode: api_key
+  api_keys:
+    - {name: a, key: "${KA}", tenant: ta}
+    - {name: b, key: "${KB}", tenant: tb}
+endpoints:
+  w:
+    database_uri: ${URI}
+    access_mode: admin_rw
+    tenant_settings: {app.tenant: "{tenant}"}
+    pool: {max_conns: 4, acquire_timeout: 1s}
+    limits: {max_concurrent_calls: 1}
+`, map[string]string{"URI": db.URI, "KA": ka, "KB": kb})
+	bearer := func(k string) http.Header { return http.Header{"Authorization": {"Bearer " + k}} }
+	a1 := s.connect(t, "/w/mcp", streamable, bearer(ka))
+	a2 := s.connect(t, "/w/mcp", streamable, bearer(ka))
+	b := s.connect(t, "/w/mcp", streamable, bearer(kb))
+
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, _ := a1.CallTool(context.Background(), &mcp.CallToolParams{Name: "w_execute_sql", Arguments: map[string]any{"sql": "SELECT pg_sleep(2.5)"}})
+		done <- res
+	}()
+	waitFor(t, "tenant a's call to run", func() bool {
+		return pgtest.QueryValue[int64](t, pgtest.URI("postgres"),
+			"SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(2.5)%'", db.Name) > 0
+	})
+	if msg := callErr(t, a2, "w_execute_sql", map[string]any{"sql": "SELECT 1"}); !strings.Contains(msg, "tenant ta") || !strings.Contains(msg, "max_concurrent_calls") {
+		t.Errorf("tenant a's second call: %q, want a busy error naming the tenant and the limit", msg)
+	}
+	got := callOK(t, b, "w_execute_sql", map[string]any{"sql": "SELECT current_setting('app.tenant') AS t"})
+	if fmt.Sprint(got["rows"]) != "[[tb]]" {
+		t.Errorf("tenant b's call = %v, want [[tb]] while tenant a is busy", got["rows"])
+	}
+	if res := <-done; res == nil || res.IsError {
+		t.Errorf("tenant a's long call failed: %v", res)
+	}
+	callOK(t, a2, "w_execute_sql", map[string]any{"sql": "SELECT 1"}) // the slot is free again
+}

@@ -38,7 +38,7 @@ type Database struct {
 	mu      sync.Mutex
 	pool    *pg.Pool            // nil until connected (degraded start) or when only tenants have URIs
 	tenants map[string]*pg.Pool // tenants with their own database_uri
-	slots   map[*pg.Pool]chan struct{}
+	slots   map[slotKey]*slot // live entries only: removed when unused
 	lastErr error
 }
 
@@ -70,7 +70,7 @@ func Open(ctx context.Context, ep *config.Endpoint, opts OpenOptions) (*Database
 		login:    opts.DatabaseLogin,
 		logger:   logger.With("endpoint", ep.Name),
 		tenants:  make(map[string]*pg.Pool),
-		slots:    make(map[*pg.Pool]chan struct{}),
+		slots:    make(map[slotKey]*slot),
 	}
 	err := d.connect(ctx)
 	if err != nil && !opts.Degraded {
@@ -172,7 +172,11 @@ func (d *Database) Resolve(ctx context.Context, p *auth.Principal) (*dbtools.Han
 		}
 		tx.Settings = settings(d.cfg.TenantSettings, p)
 	}
-	release, err := d.acquireSlot(ctx, pool)
+	tenant := ""
+	if p != nil {
+		tenant = p.Tenant
+	}
+	release, err := d.acquireSlot(ctx, slotKey{pool, tenant})
 	if err != nil {
 		return nil, err
 	}
@@ -248,21 +252,45 @@ func settings(cfg map[string]string, p *auth.Principal) []pg.Setting {
 	return out
 }
 
-// acquireSlot bounds concurrent calls per pool (limits.max_concurrent_calls):
-// a session's calls run concurrently without limit in go-sdk, so the bound
-// is here. Waiting is bounded by the pool's acquire timeout.
-func (d *Database) acquireSlot(ctx context.Context, pool *pg.Pool) (func(), error) {
+// slotKey names one concurrency budget: a tenant on a pool.
+type slotKey struct {
+	pool   *pg.Pool
+	tenant string
+}
+
+// slot is a budget of concurrent calls and how many callers hold or wait
+// for it.
+type slot struct {
+	ch    chan struct{}
+	users int
+}
+
+// acquireSlot bounds concurrent calls per tenant and pool
+// (limits.max_concurrent_calls): go-sdk runs a session's calls concurrently
+// without limit, and on a pool shared by tenants (tenant_settings, roles) one
+// busy tenant must not take every connection. Waiting is bounded by the
+// pool's acquire timeout. Budgets exist only while in use, so tenants named
+// by tokens cannot grow the map without bound.
+func (d *Database) acquireSlot(ctx context.Context, key slotKey) (func(), error) {
 	d.mu.Lock()
-	ch := d.slots[pool]
-	if ch == nil {
+	sl := d.slots[key]
+	if sl == nil {
 		n := d.cfg.Limits.MaxConcurrentCalls
 		if n <= 0 {
 			n = int(d.cfg.Pool.MaxConns)
 		}
-		ch = make(chan struct{}, n)
-		d.slots[pool] = ch
+		sl = &slot{ch: make(chan struct{}, n)}
+		d.slots[key] = sl
 	}
+	sl.users++
 	d.mu.Unlock()
+	leave := func() {
+		d.mu.Lock()
+		if sl.users--; sl.users == 0 {
+			delete(d.slots, key)
+		}
+		d.mu.Unlock()
+	}
 	wait := d.opts.AcquireTimeout
 	if wait <= 0 {
 		wait = 5 * time.Second
@@ -270,13 +298,24 @@ func (d *Database) acquireSlot(ctx context.Context, pool *pg.Pool) (func(), erro
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case ch <- struct{}{}:
+	case sl.ch <- struct{}{}:
 		var once sync.Once
-		return func() { once.Do(func() { <-ch }) }, nil
+		return func() {
+			once.Do(func() {
+				<-sl.ch
+				leave()
+			})
+		}, nil
 	case <-ctx.Done():
+		leave()
 		return nil, ctx.Err()
 	case <-timer.C:
-		return nil, fmt.Errorf("endpoint %s is busy: %d calls already running (limits.max_concurrent_calls); retry shortly", d.Name, cap(ch))
+		leave()
+		who := "calls"
+		if key.tenant != "" {
+			who = "calls of tenant " + key.tenant
+		}
+		return nil, fmt.Errorf("endpoint %s is busy: %d %s already running (limits.max_concurrent_calls); retry shortly", d.Name, cap(sl.ch), who)
 	}
 }
 
