@@ -38,7 +38,7 @@ type Database struct {
 	mu      sync.Mutex
 	pool    *pg.Pool            // nil until connected (degraded start) or when only tenants have URIs
 	tenants map[string]*pg.Pool // tenants with their own database_uri
-	slots   map[slotKey]*slot // live entries only: removed when unused
+	slots   map[slotKey]*slot   // live entries only: removed when unused
 	lastErr error
 }
 
