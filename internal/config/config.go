@@ -159,8 +159,9 @@ type Limits struct {
 	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_session_timeout"` // default 60s
 	MaxRows                  int      `yaml:"max_rows"`                            // default 1000, at most 1,000,000
 	MaxResultBytes           int64    `yaml:"max_result_bytes"`                    // default 4 MiB, 1 KiB to 1 GiB
-	// MaxConcurrentCalls bounds database work per endpoint (per tenant when
-	// tenants are configured); default: the pool's max_conns.
+	// MaxConcurrentCalls bounds the database calls one tenant runs at once
+	// on one pool, so a busy tenant cannot hold every connection of a shared
+	// pool; default: the pool's max_conns.
 	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
 }
 
