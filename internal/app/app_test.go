@@ -382,3 +382,30 @@ func TestBadJSONRPCOverHTTP(t *testing.T) {
 	cs := s.connect(t, "/app1/mcp", streamable, nil)
 	callOK(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT 1"})
 }
+
+// TestUserModeDetailsStayInPublic: get_object_details in a user mode names
+// nothing of another schema that refers to the public object.
+func TestUserModeDetailsStayInPublic(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE TYPE mood AS ENUM ('ok', 'bad');
+CREATE TABLE parent (id int PRIMARY KEY, m mood);
+CREATE SCHEMA hidden;
+CREATE TABLE hidden.refs (parent_id int REFERENCES parent(id), m mood);
+CREATE TABLE hidden.child () INHERITS (parent);
+`)
+	s := start(t, "server: {port: 0}\nendpoints:\n  u: {database_uri: \"${URI}\", access_mode: user_ro}\n  a: {database_uri: \"${URI}\", access_mode: admin_ro}\n",
+		map[string]string{"URI": db.URI})
+	for _, c := range []struct {
+		path, tool string
+		hidden     bool
+	}{{"/u/mcp", "u_get_object_details", true}, {"/a/mcp", "a_get_object_details", false}} {
+		cs := s.connect(t, c.path, streamable, nil)
+		for _, name := range []string{"parent", "mood"} {
+			raw, _ := json.Marshal(callOK(t, cs, c.tool, map[string]any{"object_name": name}))
+			if shows := strings.Contains(string(raw), "hidden"); shows == c.hidden {
+				t.Errorf("%s(%s) mentions schema hidden: %v, want %v\n%s", c.tool, name, shows, !c.hidden, raw)
+			}
+		}
+	}
+}

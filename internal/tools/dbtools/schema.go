@@ -3,6 +3,7 @@ package dbtools
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -91,6 +92,9 @@ func (d *dbtools) registerSchema(t *tools.Target) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if d.opts.Mode.PublicOnly() {
+			publicOnly(out)
+		}
 		return nil, out, nil // the SDK renders the structured details as the text content
 	})
 
@@ -131,6 +135,32 @@ func (d *dbtools) schema(arg string) (string, error) {
 		return "", fmt.Errorf("schema %q is not available in %s mode: this endpoint shows only the public schema", arg, d.opts.Mode)
 	}
 	return s, nil
+}
+
+// publicOnly removes from d what lies outside the public schema: tables in
+// other schemas referencing this one, inheritance children and partitions
+// elsewhere, columns of other schemas using a type. The object's own
+// definition (a foreign key to another schema, say) stays as it is.
+func publicOnly(d *catalog.Details) {
+	hidden := 0
+	keep := func(schema string) bool {
+		if schema == "public" {
+			return true
+		}
+		hidden++
+		return false
+	}
+	d.ReferencedBy = slices.DeleteFunc(d.ReferencedBy, func(fk catalog.ForeignKey) bool { return !keep(fk.Schema) })
+	d.InheritedBy = slices.DeleteFunc(d.InheritedBy, func(r catalog.RelationRef) bool { return !keep(r.Schema) })
+	if d.Partitioning != nil {
+		d.Partitioning.Partitions = slices.DeleteFunc(d.Partitioning.Partitions, func(p catalog.Partition) bool { return !keep(p.Schema) })
+	}
+	if d.DataType != nil {
+		d.DataType.UsedBy = slices.DeleteFunc(d.DataType.UsedBy, func(c catalog.ColumnRef) bool { return !keep(c.Schema) })
+	}
+	if hidden > 0 {
+		d.Notes = append(d.Notes, fmt.Sprintf("%d related object(s) outside the public schema are not shown in this access mode", hidden))
+	}
 }
 
 // catalogTx runs trusted catalog queries in the caller's read-only,
