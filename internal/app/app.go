@@ -42,10 +42,9 @@ type App struct {
 	started time.Time
 	herd    *endpoint.Herd
 
-	mu      sync.Mutex                        // guards srv and closers
-	srv     *httpserver.Server                // set by Serve
-	closers map[string]func()                 // per mount: the authenticator's Close (database_login pools, JWKS refresh)
-	lenders map[string]interface{ Len() int } // per mount: database_login pool caches
+	mu      sync.Mutex         // guards srv and closers
+	srv     *httpserver.Server // set by Serve
+	closers map[string]func()  // per mount: the authenticator's Close (database_login pools, JWKS refresh)
 
 	closeOnce sync.Once
 }
@@ -58,7 +57,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func()), lenders: make(map[string]interface{ Len() int })}
+	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func())}
 	dbs := make(map[string]*endpoint.Database)
 	defer func() {
 		if err != nil {
@@ -114,17 +113,6 @@ func fallback(a *config.Auth) *auth.Principal {
 		return nil
 	}
 	return auth.FromIdentity(a.Anonymous, "anonymous")
-}
-
-// LoginPools returns how many database_login pools endpoint name holds
-// (0 when it does not use database_login or is not served over HTTP yet).
-func (a *App) LoginPools(name string) int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if l, ok := a.lenders[name]; ok {
-		return l.Len()
-	}
-	return 0
 }
 
 // Herd returns the MCP servers (tests and stdio).
@@ -245,7 +233,7 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 			return nil, err
 		}
 		a.mu.Lock()
-		a.track(n.Name, policy, closer)
+		a.track(n.Name, closer)
 		a.mu.Unlock()
 		if ac != nil {
 			m.AuthServers = ac.AuthorizationServers
@@ -362,7 +350,7 @@ func (a *App) Reload(next *config.Config) error {
 		srv.SetPolicy(name, b.policy)
 		a.mu.Lock()
 		old := a.closers[name]
-		a.track(name, b.policy, b.closer)
+		a.track(name, b.closer)
 		a.mu.Unlock()
 		if old != nil {
 			// Waits for requests still holding resources of the old one.
@@ -375,14 +363,10 @@ func (a *App) Reload(next *config.Config) error {
 
 // track records the resources of mount name's current authenticator.
 // a.mu must be held.
-func (a *App) track(name string, p *auth.Policy, closer func()) {
+func (a *App) track(name string, closer func()) {
 	delete(a.closers, name)
-	delete(a.lenders, name)
 	if closer != nil {
 		a.closers[name] = closer
-	}
-	if l, ok := p.Authenticator.(interface{ Len() int }); ok {
-		a.lenders[name] = l
 	}
 }
 

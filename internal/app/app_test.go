@@ -381,6 +381,15 @@ func TestBadJSONRPCOverHTTP(t *testing.T) {
 	}
 	cs := s.connect(t, "/app1/mcp", streamable, nil)
 	callOK(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT 1"})
+	callErr(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT * FROM no_such_table"})
+	// One log line per call, with the row count, and the SQLSTATE of a failure.
+	logs := s.Logs.String()
+	if !strings.Contains(logs, `"tool":"app1_execute_sql"`) || !strings.Contains(logs, `"rows":1`) {
+		t.Errorf("no tool call log line with the row count:\n%s", tail(logs, 20))
+	}
+	if !strings.Contains(logs, `"sqlstate":"42P01"`) {
+		t.Errorf("no tool call log line with the SQLSTATE of the failure:\n%s", tail(logs, 20))
+	}
 }
 
 // TestUserModeDetailsStayInPublic: get_object_details in a user mode names

@@ -34,6 +34,9 @@ const (
 	TruncatedByBytes = "max_result_bytes"
 )
 
+// RowsReturned is the number of rows in the result, for call logs.
+func (r *Result) RowsReturned() int { return r.RowCount }
+
 // Text renders r compactly for a language model: the columns once ("name
 // type" pairs), then one JSON array per row, then a footer with the row
 // count and, when the rows were cut, why. A statement without columns

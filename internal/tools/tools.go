@@ -66,26 +66,6 @@ func (r *Registry) Len() int {
 	return len(r.specs)
 }
 
-// Specs returns every spec, sorted by name.
-func (r *Registry) Specs() []Spec {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]Spec, 0, len(r.specs))
-	for _, s := range r.specs {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(a, b Spec) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
-	return out
-}
-
 // CountFor returns how many tools of endpoint are registered.
 func (r *Registry) CountFor(endpoint string) int {
 	r.mu.RLock()
