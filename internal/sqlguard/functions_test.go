@@ -251,6 +251,12 @@ func TestAllowedFunctionsLeaveNoTrace(t *testing.T) {
 		sessionBefore := fingerprintSession(t, ctx, conn)
 		dbBefore := fingerprintDB(t, ctx, su)
 		got, cause, err := execute(ctx, conn, mode, v, sql)
+		if err == nil && got == bounded {
+			// A first call may be slow for reasons of its own (loading the
+			// JIT library on a busy machine): only a function that also
+			// outlasts a timeout 20 times longer is unbounded.
+			got, cause, err = executeWithin(ctx, conn, mode, v, sql, 20*testTimeout)
+		}
 		if err != nil {
 			t.Fatalf("%s: setting up: %v", sql, err)
 		}

@@ -106,7 +106,12 @@ func (f *fixture) connect(t testing.TB, ctx context.Context, m access.Mode) *pgx
 // cannot run in a transaction block run on their own (those in the corpus
 // leave nothing behind that matters to later vectors).
 func execute(ctx context.Context, conn *pgx.Conn, m access.Mode, v *sqlguard.Verdict, sql string) (_ outcome, cause, setup error) {
-	set := fmt.Sprintf("SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d", testTimeout.Milliseconds(), testTimeout.Milliseconds())
+	return executeWithin(ctx, conn, m, v, sql, testTimeout)
+}
+
+// executeWithin is execute with another statement timeout.
+func executeWithin(ctx context.Context, conn *pgx.Conn, m access.Mode, v *sqlguard.Verdict, sql string, timeout time.Duration) (_ outcome, cause, setup error) {
+	set := fmt.Sprintf("SET LOCAL statement_timeout = %d; SET LOCAL lock_timeout = %d", timeout.Milliseconds(), timeout.Milliseconds())
 	if m.PublicOnly() {
 		set += "; SET LOCAL search_path = public"
 	}
@@ -124,7 +129,7 @@ func execute(ctx context.Context, conn *pgx.Conn, m access.Mode, v *sqlguard.Ver
 		}
 		defer conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	}
-	qctx, cancel := context.WithTimeout(ctx, 10*testTimeout) // backstop; statement_timeout fires first
+	qctx, cancel := context.WithTimeout(ctx, 10*timeout) // backstop; statement_timeout fires first
 	defer cancel()
 	rows, err := conn.Query(qctx, sql)
 	if err != nil {
