@@ -21,7 +21,7 @@ demo: build
 # The test command the README and CI use: vet, lint, and every test with the
 # race detector against a throwaway PostgreSQL the harness starts itself.
 test:
-	@scripts/deps.sh lint
+	@scripts/deps.sh test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)

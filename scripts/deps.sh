@@ -4,8 +4,12 @@
 # with hypopg, and the staticcheck linter when asked. It prints exactly what
 # is missing when it cannot install it.
 #
-#   scripts/deps.sh           # build + test dependencies
+#   scripts/deps.sh           # build dependencies
 #   scripts/deps.sh lint      # also staticcheck
+#   scripts/deps.sh test      # also staticcheck and the programs tests start
+#                             # (redis-server, systemd-analyze); without root
+#                             # it only warns: those tests skip locally and
+#                             # fail in CI (PGHERD_CI=1) when one is missing
 set -euo pipefail
 
 PG_MAJOR="${PG_MAJOR:-15}"
@@ -39,6 +43,13 @@ if [ ! -f "$sharedir/hypopg.control" ]; then
   missing+=("hypopg for PostgreSQL $major (Debian: apt-get install postgresql-$major-hypopg)")
 fi
 
+# Programs the tests run (make test): packaging and rate-limit tests.
+test_missing=()
+if [ "${1:-}" = test ]; then
+  have redis-server || { apt_pkgs+=(redis-server); test_missing+=("redis-server (Debian: apt-get install redis-server)"); }
+  have systemd-analyze || { apt_pkgs+=(systemd); test_missing+=("systemd-analyze (Debian: apt-get install systemd)"); }
+fi
+
 if [ ${#apt_pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && have apt-get; then
   echo "deps: installing ${apt_pkgs[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -59,7 +70,12 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/postgresql --shell /usr/sbin/nologin postgres
 fi
 
-if [ "${1:-}" = lint ] && ! have staticcheck && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+if [ ${#test_missing[@]} -gt 0 ]; then
+  echo "deps: some tests will skip (and fail in CI) without:" >&2
+  for m in "${test_missing[@]}"; do echo "  - $m" >&2; done
+fi
+
+if { [ "${1:-}" = lint ] || [ "${1:-}" = test ]; } && ! have staticcheck && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
   echo "deps: installing staticcheck" >&2
   go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 # 2026.2.2
 fi

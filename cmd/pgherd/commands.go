@@ -45,7 +45,7 @@ func newRoot() *cobra.Command {
 		return nil
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
-	root.AddCommand(serveCmd(), stdioCmd(), demoCmd(), checkConfigCmd(), hashKeyCmd(), versionCmd())
+	root.AddCommand(serveCmd(), stdioCmd(), demoCmd(), checkConfigCmd(), hashKeyCmd(), versionCmd(), healthcheckCmd())
 	// Argument errors are usage errors (exit code 2), like flag errors.
 	for _, c := range root.Commands() {
 		if c.Args == nil {

@@ -10,6 +10,7 @@
 //	pgherd demo [--port 8000] [--database-url postgres://…]
 //	pgherd check-config pgherd.yaml
 //	pgherd hash-key < key.txt
+//	pgherd healthcheck [URL]
 //	pgherd version
 package main
 
