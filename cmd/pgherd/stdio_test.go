@@ -437,6 +437,27 @@ func TestStdioOnlyJSONRPC(t *testing.T) {
 	}
 }
 
+// TestStdioBeforeInitialize: a request before initialize gets -32600, not
+// go-sdk's code 0, and the session can still initialize.
+func TestStdioBeforeInitialize(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro")
+	r.send(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	if m := r.next(); m.Error == nil || m.Error.Code != -32600 || !strings.Contains(m.Error.Message, "initialize") {
+		t.Errorf("tools/list before initialize: %+v, want -32600 that says to initialize", m.Error)
+	}
+	r.send(strings.Replace(initialize, `"id":1`, `"id":2`, 1))
+	if m := r.next(); string(m.ID) != "2" || m.Error != nil {
+		t.Errorf("initialize after the refusal: %+v", m)
+	}
+	r.stdin.Close()
+	r.rest()
+	if code := r.exitCode(); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+}
+
 // TestStdioMalformedLine: a line that is not a JSON-RPC message gets the
 // JSON-RPC error for it (-32700 for invalid JSON, -32600 for JSON that is not
 // a message, with its id when it has one) and the session goes on serving.
@@ -458,6 +479,11 @@ func TestStdioMalformedLine(t *testing.T) {
 		{`[]`, -32600, "null"},
 		{`{"jsonrpc":"2.0","id":7,"params":{}}`, -32600, "7"},
 		{`42`, -32600, "null"},
+		{`{"jsonrpc":"2.0","id":null,"method":"tools/list"}`, -32600, "null"},
+		{`{"jsonrpc":"2.0","id":9,"method":5}`, -32600, "9"},
+		{`{"jsonrpc":"2.0","id":10,"method":"prompts/list"}`, -32601, "10"}, // undeclared capability
+		{`{"jsonrpc":"2.0","id":11,"method":"logging/setLevel","params":{"level":"debug"}}`, -32601, "11"},
+		{`{"jsonrpc":"2.0","id":12,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, -32600, "12"}, // second initialize
 	} {
 		r.send(c.line)
 		m := r.next()

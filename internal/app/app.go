@@ -22,6 +22,7 @@ import (
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/endpoint"
+	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
@@ -151,7 +152,7 @@ func (a *App) RunStdio(ctx context.Context, name string, in io.ReadCloser, out i
 	}
 	a.logger.Info("serving stdio", "endpoint", name)
 	w := &syncWriter{w: out}
-	err := server.Run(ctx, &mcp.IOTransport{Reader: filterStdin(in, w), Writer: w, MaxLineLength: -1})
+	err := server.Run(ctx, gate.Transport(&mcp.IOTransport{Reader: filterStdin(in, w), Writer: w, MaxLineLength: -1}))
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		return nil
 	}
@@ -224,7 +225,7 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 	}
 	mount := func(n *endpoint.Node) (*httpserver.Mount, error) {
 		ac := cfg.EffectiveAuth(n.Name)
-		m := &httpserver.Mount{Name: n.Name, Server: n.Server, Registry: n.Registry}
+		m := &httpserver.Mount{Name: n.Name, Server: n.Server, Registry: n.Registry, Gate: n.Gate}
 		if n.DB != nil {
 			m.Health = n.DB.Check
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
 	"github.com/pgherd/pgherd/internal/tools"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
@@ -32,7 +33,8 @@ type Node struct {
 	Name     string // MainName or the endpoint name
 	Server   *mcp.Server
 	Registry *tools.Registry
-	DB       *Database // nil for the main node
+	Gate     *gate.Gate // what Server declares; refuses the rest
+	DB       *Database  // nil for the main node
 
 	fallback *auth.Principal // caller of requests without identity (stdio)
 }
@@ -109,8 +111,8 @@ func (h *Herd) newNode(name string, db *Database, version, instructions string, 
 		Logger:       logger.With("component", "mcp", "endpoint", name),
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	})
-	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), DB: db, fallback: fallback}
-	s.AddReceivingMiddleware(h.countCalls, filterTools(n.Registry, fallback))
+	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), Gate: gate.New(s), DB: db, fallback: fallback}
+	s.AddReceivingMiddleware(n.Gate.Middleware, h.countCalls, filterTools(n.Registry, fallback))
 	return n
 }
 

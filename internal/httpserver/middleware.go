@@ -9,10 +9,15 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/rpcmsg"
 	"github.com/pgherd/pgherd/internal/tools"
 )
@@ -94,23 +99,48 @@ func (w *statusWriter) code() int {
 	return w.status
 }
 
-// inspect reads the body of a JSON POST before the MCP handler does (at most
-// limit bytes, restored afterwards so the handler sees the whole request and
-// enforces its own size limit) and:
-//   - answers a body that is not a JSON-RPC message or batch with 400 and the
-//     JSON-RPC error for it (-32700 parse error, -32600 invalid request), which
-//     go-sdk would answer in plain text;
-//   - when scope is set and the caller is authenticated, answers a tools/call
-//     the caller may not make with 403 insufficient_scope, as the MCP
-//     authorization spec asks (the MCP server refuses it again as a tool
-//     error, the only option over stdio and legacy SSE).
-func inspect(reg *tools.Registry, metadataURL string, limit int64, scope bool, next http.Handler) http.Handler {
+// inspection configures [inspect].
+type inspection struct {
+	reg         *tools.Registry
+	gate        *gate.Gate // nil: no method is refused here
+	metadataURL string
+	limit       int64
+	stateful    bool // the endpoint keeps sessions (Mcp-Session-Id)
+}
+
+// inspect checks a Streamable HTTP request before go-sdk does, so that every
+// refusal is a JSON-RPC error (go-sdk answers most of them with plain text,
+// and some with the code 0):
+//   - an MCP-Protocol-Version header that is not a revision this server
+//     speaks gets 400 (a garbage value would otherwise count as the newest);
+//   - a body that is not a JSON-RPC message or batch gets 400 with -32700 or
+//     -32600 (see rpcmsg.Check: also id null, a method that is not a
+//     string, deep nesting);
+//   - in stateful mode, a request without Mcp-Session-Id that does not
+//     initialize, or an initialize inside a session, gets 400 with -32600;
+//   - a request for a method MCP does not define, or of a capability the
+//     server does not declare, gets -32601 (HTTP 200 as any JSON-RPC
+//     answer, 404 under protocol 2026-07-28, which asks for it); such a
+//     notification is accepted and dropped (202);
+//   - when the caller is authenticated, a tools/call the caller may not make
+//     gets 403 insufficient_scope, as the MCP authorization spec asks (the
+//     MCP server refuses it again as a tool error, the only option over
+//     stdio and legacy SSE).
+//
+// The body is read up to limit bytes and restored, so the handler sees the
+// whole request and enforces its own size limit.
+func inspect(in inspection, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		version := r.Header.Get(protocolVersionHeader)
 		if r.Method != http.MethodPost || !isJSON(r.Header.Get("Content-Type")) {
+			if p := checkVersion(version); p != nil {
+				writeRPCError(w, http.StatusBadRequest, p)
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		buf, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+		buf, err := io.ReadAll(io.LimitReader(r.Body, in.limit+1))
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid_request", "reading the request body: "+err.Error())
 			return
@@ -119,25 +149,58 @@ func inspect(reg *tools.Registry, metadataURL string, limit int64, scope bool, n
 			io.Reader
 			io.Closer
 		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		if int64(len(buf)) > limit {
+		if int64(len(buf)) > in.limit {
 			next.ServeHTTP(w, r) // the MCP handler answers 413
 			return
 		}
 		if p := rpcmsg.Check(buf); p != nil {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			w.Write(p.Response())
+			writeRPCError(w, http.StatusBadRequest, p)
 			return
 		}
-		if prin := auth.PrincipalFromRequest(r); scope && prin != nil {
+		reqs := rpcmsg.Requests(buf)
+		var single *rpcmsg.Request
+		if len(reqs) == 1 && firstByte(buf) == '{' {
+			single = &reqs[0]
+		}
+		if p := checkVersion(version); p != nil {
+			if single != nil {
+				p.ID = single.ID
+			}
+			writeRPCError(w, http.StatusBadRequest, p)
+			return
+		}
+		if in.stateful && version < newestRevision {
+			if p := checkSession(r.Header.Get(sessionIDHeader) != "", reqs); p != nil {
+				if single != nil {
+					p.ID = single.ID
+				}
+				writeRPCError(w, http.StatusBadRequest, p)
+				return
+			}
+		}
+		if single != nil && in.gate != nil {
+			if jerr := in.gate.Refusal(single.Method); jerr != nil {
+				if single.ID == nil {
+					w.WriteHeader(http.StatusAccepted) // a notification is never answered
+					return
+				}
+				status := http.StatusOK
+				if version >= newestRevision {
+					status = http.StatusNotFound
+				}
+				writeRPCError(w, status, &rpcmsg.Problem{Code: int(jerr.Code), Message: jerr.Message, ID: single.ID})
+				return
+			}
+		}
+		if prin := auth.PrincipalFromRequest(r); prin != nil {
 			for _, name := range calledTools(buf) {
-				spec, ok := reg.Lookup(name)
+				spec, ok := in.reg.Lookup(name)
 				if !ok || prin.AllowsTool(spec.Base, spec.Tags) {
 					continue
 				}
 				challenge := fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q`, strings.Join(spec.Tags, " "))
-				if metadataURL != "" {
-					challenge += fmt.Sprintf(`, resource_metadata=%q`, metadataURL)
+				if in.metadataURL != "" {
+					challenge += fmt.Sprintf(`, resource_metadata=%q`, in.metadataURL)
 				}
 				w.Header().Set("WWW-Authenticate", challenge)
 				writeError(w, http.StatusForbidden, "insufficient_scope",
@@ -147,6 +210,72 @@ func inspect(reg *tools.Registry, metadataURL string, limit int64, scope bool, n
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+const (
+	protocolVersionHeader = "Mcp-Protocol-Version"
+	sessionIDHeader       = "Mcp-Session-Id"
+	// newestRevision is the first protocol revision without sessions, where
+	// every request carries its own version.
+	newestRevision = "2026-07-28"
+)
+
+// checkVersion refuses an MCP-Protocol-Version header that is not a
+// revision this server speaks. Revisions from 2026-07-28 on are left to
+// go-sdk, which answers an unsupported one with the supported list in the
+// error data, as that revision asks.
+func checkVersion(v string) *rpcmsg.Problem {
+	if v == "" || (isRevision(v) && (v >= newestRevision || slices.Contains(mcp.SupportedProtocolVersions(), v))) {
+		return nil
+	}
+	return &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf(
+		"invalid request: unsupported MCP-Protocol-Version header %q; this server speaks %s", v, strings.Join(mcp.SupportedProtocolVersions(), ", "))}
+}
+
+// isRevision reports whether v looks like a protocol revision (YYYY-MM-DD).
+func isRevision(v string) bool {
+	if len(v) != 10 || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	for i, c := range v {
+		if i != 4 && i != 7 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSession refuses, on a stateful endpoint, requests that do not fit the
+// session they are (or are not) in.
+func checkSession(hasSession bool, reqs []rpcmsg.Request) *rpcmsg.Problem {
+	initialize := slices.ContainsFunc(reqs, func(r rpcmsg.Request) bool { return r.Method == "initialize" })
+	switch {
+	case !hasSession && !initialize:
+		return &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: the Mcp-Session-Id header is missing; " +
+			"this endpoint keeps sessions: send initialize first, then the Mcp-Session-Id it returns with every request"}
+	case hasSession && initialize:
+		return &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: this session is already initialized; " +
+			"to start a new session, send initialize without an Mcp-Session-Id header"}
+	}
+	return nil
+}
+
+// writeRPCError writes a JSON-RPC error response with status.
+func writeRPCError(w http.ResponseWriter, status int, p *rpcmsg.Problem) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(p.Response())
+}
+
+func firstByte(data []byte) byte {
+	for _, b := range data {
+		switch b {
+		case ' ', '\t', '\r', '\n':
+			continue
+		}
+		return b
+	}
+	return 0
 }
 
 func isJSON(contentType string) bool {

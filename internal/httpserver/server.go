@@ -14,6 +14,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
@@ -29,6 +30,7 @@ type Mount struct {
 	Name     string      // "main" for /mcp, else the endpoint name
 	Server   *mcp.Server // built once at start-up
 	Registry *tools.Registry
+	Gate     *gate.Gate // what Server declares; nil refuses nothing
 	// Policy authenticates every request; a Policy with a nil Authenticator
 	// serves everyone (auth mode none). Nil means the same.
 	Policy *auth.Policy
@@ -62,6 +64,8 @@ type Server struct {
 	// shutdown lets them finish before it closes sessions, which ends the
 	// long-lived event streams (GET).
 	exchanges Counter
+	// events keeps the streams of stateful sessions for resumption.
+	events *mcp.MemoryEventStore
 	// authed holds, per mount name, the handlers behind authentication, so
 	// SetPolicy can swap the policy in front of them (configuration reload).
 	authed map[string][]*authedHandler
@@ -105,7 +109,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, logger: opts.Logger, authed: make(map[string][]*authedHandler)}
+	s := &Server{opts: opts, logger: opts.Logger, authed: make(map[string][]*authedHandler), events: mcp.NewMemoryEventStore(nil)}
 	guard, err := newOriginGuard(opts.Config.Server.AllowedOrigins)
 	if err != nil {
 		return nil, err
@@ -146,12 +150,16 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		metadataURL = s.opts.Config.Server.PublicURL + auth.MetadataPath(mcpPath)
 		mux.Handle("GET "+auth.MetadataPath(mcpPath), auth.MetadataHandler(s.opts.Config.EndpointURL(m.Name), m.AuthServers, nil))
 	}
-	// chain wraps an MCP handler: origin → authentication → body inspection
-	// (the tools/call scope check only on Streamable HTTP: a legacy SSE client
-	// treats any failed POST as the end of its session, so there the tool
-	// error is the refusal).
-	chain := func(h http.Handler, checkScope bool) http.Handler {
-		h = inspect(m.Registry, metadataURL, sc.MaxBodyBytes, checkScope, s.count(h))
+	// chain wraps an MCP handler: origin → authentication → (on Streamable
+	// HTTP) request inspection. A legacy SSE client treats any failed POST as
+	// the end of its session, so the SSE handler answers on the event stream
+	// itself, and there the tool error is the scope refusal.
+	chain := func(h http.Handler, streamable bool) http.Handler {
+		h = s.count(h)
+		if streamable {
+			h = inspect(inspection{reg: m.Registry, gate: m.Gate, metadataURL: metadataURL, limit: sc.MaxBodyBytes,
+				stateful: sc.SessionMode == config.Stateful}, h)
+		}
 		a := &authedHandler{inner: h}
 		a.set(m.Policy)
 		s.authed[m.Name] = append(s.authed[m.Name], a)
@@ -159,16 +167,29 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 	}
 
 	server := m.Server
-	streamable := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
-		Stateless:                    sc.SessionMode == config.Stateless,
+	stateful := sc.SessionMode == config.Stateful
+	var events mcp.EventStore
+	if stateful {
+		// Resumable streams: every event of a session's streams is kept
+		// (go-sdk's bounded in-memory store, 10 MiB for the process) so a
+		// client that lost a stream resumes it with Last-Event-ID; 2025-11-25
+		// clients also get go-sdk's priming event first.
+		events = s.events
+	}
+	var streamable http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, &mcp.StreamableHTTPOptions{
+		Stateless:                    !stateful,
 		SessionTimeout:               sc.SessionTimeout.D(),
 		MaxRequestBodyBytes:          sc.MaxBodyBytes,
 		PropagateRequestCancellation: true,
+		EventStore:                   events,
 		Logger:                       s.logger.With("component", "mcp", "endpoint", m.Name),
 	})
+	if stateful {
+		streamable = withRetry(streamable)
+	}
 	mux.Handle(mcpPath, chain(streamable, true))
 
-	sse := newSSEHandler(server, base+"/message", sc.MaxBodyBytes, s.logger.With("component", "sse", "endpoint", m.Name))
+	sse := newSSEHandler(server, m.Gate, base+"/message", sc.MaxBodyBytes, s.logger.With("component", "sse", "endpoint", m.Name))
 	mux.Handle(base+"/sse", chain(http.HandlerFunc(sse.stream), false))
 	mux.Handle(base+"/message", chain(http.HandlerFunc(sse.message), false))
 

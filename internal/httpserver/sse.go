@@ -1,8 +1,10 @@
 package httpserver
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -14,6 +16,8 @@ import (
 	mcpauth "github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/gate"
+	"github.com/pgherd/pgherd/internal/rpcmsg"
 )
 
 // sseHandler serves the legacy HTTP+SSE transport (protocol 2024-11-05):
@@ -28,6 +32,7 @@ import (
 // what the next messages carry in req.Extra.
 type sseHandler struct {
 	server      *mcp.Server
+	gate        *gate.Gate
 	messagePath string
 	maxBody     int64
 	logger      *slog.Logger
@@ -41,10 +46,11 @@ type sseSession struct {
 	userID    string
 	token     atomic.Pointer[mcpauth.TokenInfo]
 	header    atomic.Pointer[http.Header]
+	conn      atomic.Pointer[sseConn] // set once the server connected
 }
 
-func newSSEHandler(server *mcp.Server, messagePath string, maxBody int64, logger *slog.Logger) *sseHandler {
-	return &sseHandler{server: server, messagePath: messagePath, maxBody: maxBody, logger: logger, sessions: make(map[string]*sseSession)}
+func newSSEHandler(server *mcp.Server, g *gate.Gate, messagePath string, maxBody int64, logger *slog.Logger) *sseHandler {
+	return &sseHandler{server: server, gate: g, messagePath: messagePath, maxBody: maxBody, logger: logger, sessions: make(map[string]*sseSession)}
 }
 
 // stream handles GET on the stream path.
@@ -82,7 +88,7 @@ func (h *sseHandler) stream(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 	}()
 
-	ss, err := h.server.Connect(r.Context(), &sseTransport{s}, nil)
+	ss, err := h.server.Connect(r.Context(), gate.Transport(&sseTransport{s}), nil)
 	if err != nil {
 		h.logger.Warn("sse connect", "error", err)
 		writeError(w, http.StatusInternalServerError, "server_error", "could not open the MCP session")
@@ -134,7 +140,65 @@ func (h *sseHandler) message(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := r.Header.Clone()
 	s.header.Store(&hdr)
-	s.transport.ServeHTTP(w, r)
+	if !h.answered(w, r, s) {
+		s.transport.ServeHTTP(w, r)
+	}
+}
+
+// answered checks the message of a POST before go-sdk does, which would
+// refuse a bad one with a plain-text 400 and never answer its id on the
+// stream (the client waits forever). A refused request gets its JSON-RPC
+// error on the event stream and the POST 202; a body without a usable id
+// gets 400 with the JSON-RPC error. It reports whether it answered; if
+// not, the body is restored for go-sdk.
+func (h *sseHandler) answered(w http.ResponseWriter, r *http.Request, s *sseSession) bool {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return false // go-sdk answers 415
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, h.maxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "reading the request body: "+err.Error())
+		return true
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if int64(len(buf)) > h.maxBody {
+		return false // go-sdk answers 413
+	}
+	var refusal *rpcmsg.Problem
+	if p := rpcmsg.Check(buf); p != nil {
+		if p.ID == nil {
+			writeRPCError(w, http.StatusBadRequest, p)
+			return true
+		}
+		refusal = p
+	} else if reqs := rpcmsg.Requests(buf); len(reqs) == 1 && firstByte(buf) == '{' && h.gate != nil {
+		if jerr := h.gate.Refusal(reqs[0].Method); jerr != nil {
+			if reqs[0].ID == nil {
+				w.WriteHeader(http.StatusAccepted) // a notification is never answered
+				return true
+			}
+			refusal = &rpcmsg.Problem{Code: int(jerr.Code), Message: jerr.Message, ID: reqs[0].ID}
+		}
+	}
+	if refusal == nil {
+		return false
+	}
+	id, err := jsonrpc.MakeID(refusal.ID)
+	c := s.conn.Load()
+	if err != nil || c == nil {
+		writeRPCError(w, http.StatusBadRequest, refusal)
+		return true
+	}
+	resp := &jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: int64(refusal.Code), Message: refusal.Message}}
+	if err := c.Connection.Write(r.Context(), resp); err != nil {
+		writeRPCError(w, http.StatusBadRequest, refusal)
+		return true
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return true
 }
 
 func tokenInfo(r *http.Request) *mcpauth.TokenInfo {
@@ -153,7 +217,9 @@ func (t *sseTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sseConn{Connection: c, s: t.s}, nil
+	conn := &sseConn{Connection: c, s: t.s}
+	t.s.conn.Store(conn)
+	return conn, nil
 }
 
 // SupportsProtocolVersion keeps the SDK from advertising protocol revisions

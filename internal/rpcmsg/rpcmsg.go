@@ -28,11 +28,20 @@ func (p *Problem) Response() []byte {
 	return data
 }
 
+// MaxDepth bounds how deeply objects and arrays may nest in a message. MCP
+// arguments are rows and lists, not deep trees; a bound keeps a hostile
+// message from costing a decoder's recursion (and gets a clear error).
+const MaxDepth = 64
+
 // Check returns nil when data is one JSON-RPC message or a non-empty batch
 // of them, and the problem otherwise.
 func Check(data []byte) *Problem {
 	if !json.Valid(data) {
 		return &Problem{Code: jsonrpc.CodeParseError, Message: "parse error: not valid JSON"}
+	}
+	if depth(data) > MaxDepth {
+		return &Problem{Code: jsonrpc.CodeInvalidRequest, ID: readID(data),
+			Message: fmt.Sprintf("invalid request: the message nests objects and arrays deeper than %d levels", MaxDepth)}
 	}
 	if first := firstByte(data); first == '[' {
 		var batch []json.RawMessage
@@ -53,21 +62,36 @@ func Check(data []byte) *Problem {
 
 func checkOne(msg []byte) *Problem {
 	var probe struct {
-		ID     any             `json:"id"`
-		Method *string         `json:"method"`
+		ID     json.RawMessage `json:"id"`
+		Method json.RawMessage `json:"method"`
 		Result json.RawMessage `json:"result"`
 		Error  json.RawMessage `json:"error"`
 	}
-	if json.Unmarshal(msg, &probe) != nil {
+	if firstByte(msg) != '{' || json.Unmarshal(msg, &probe) != nil {
 		return &Problem{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: a message must be a JSON object"}
 	}
+	id := readID(msg)
+	if probe.Method != nil {
+		if firstByte(probe.Method) != '"' {
+			return &Problem{Code: jsonrpc.CodeInvalidRequest, ID: id,
+				Message: fmt.Sprintf(`invalid request: "method" must be a string, got %s`, kind(probe.Method))}
+		}
+		if string(probe.ID) == "null" {
+			return &Problem{Code: jsonrpc.CodeInvalidRequest,
+				Message: `invalid request: "id" must be a string or a number; MCP does not allow null (leave "id" out to send a notification)`}
+		}
+		if probe.ID != nil && firstByte(probe.ID) != '"' && !isNumber(probe.ID) {
+			return &Problem{Code: jsonrpc.CodeInvalidRequest,
+				Message: fmt.Sprintf(`invalid request: "id" must be a string or a number, got %s`, kind(probe.ID))}
+		}
+	}
 	if _, err := jsonrpc.DecodeMessage(msg); err != nil {
-		return &Problem{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: " + err.Error(), ID: probe.ID}
+		return &Problem{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: " + err.Error(), ID: id}
 	}
 	// go-sdk reads an object with an id but neither method nor result as a
 	// response to nothing and ignores it: the client would wait forever.
 	if probe.Method == nil && (probe.Result == nil) == (probe.Error == nil) {
-		return &Problem{Code: jsonrpc.CodeInvalidRequest, ID: probe.ID,
+		return &Problem{Code: jsonrpc.CodeInvalidRequest, ID: id,
 			Message: `invalid request: a request needs "method"; a response exactly one of "result" and "error"`}
 	}
 	return nil
@@ -82,4 +106,100 @@ func firstByte(data []byte) byte {
 		return b
 	}
 	return 0
+}
+
+// readID returns the id of a message when it is a string or a number, else
+// nil.
+func readID(msg []byte) any {
+	var probe struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(msg, &probe) != nil {
+		return nil
+	}
+	switch probe.ID.(type) {
+	case string, float64:
+		return probe.ID
+	}
+	return nil
+}
+
+// depth returns how deeply objects and arrays nest in valid JSON.
+func depth(data []byte) int {
+	d, most, inString, escaped := 0, 0, false, false
+	for _, b := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			d++
+			most = max(most, d)
+		case b == '}' || b == ']':
+			d--
+		}
+	}
+	return most
+}
+
+func isNumber(raw []byte) bool {
+	var n json.Number
+	return json.Unmarshal(raw, &n) == nil
+}
+
+// kind names the JSON type of raw for error messages.
+func kind(raw []byte) string {
+	switch firstByte(raw) {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// Request is one request of a message: its id (nil for a notification) and
+// method.
+type Request struct {
+	ID     any
+	Method string
+}
+
+// Requests returns the requests and notifications of data, one message or a
+// batch that [Check] accepted; responses are left out.
+func Requests(data []byte) []Request {
+	var raws []json.RawMessage
+	if firstByte(data) == '[' {
+		if json.Unmarshal(data, &raws) != nil {
+			return nil
+		}
+	} else {
+		raws = []json.RawMessage{data}
+	}
+	var out []Request
+	for _, raw := range raws {
+		var probe struct {
+			ID     any     `json:"id"`
+			Method *string `json:"method"`
+		}
+		if json.Unmarshal(raw, &probe) != nil || probe.Method == nil {
+			continue
+		}
+		out = append(out, Request{ID: probe.ID, Method: *probe.Method})
+	}
+	return out
 }
