@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -26,6 +27,7 @@ func typed[In, Out any](tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) mcp.ToolH
 	if err != nil || in == nil || in.Type != "object" {
 		panic(fmt.Sprintf("tools: %s: input type %T must be a struct (%v)", tool.Name, *new(In), err))
 	}
+	plainTypes(in)
 	resolved, err := in.Resolve(nil)
 	if err != nil {
 		panic(fmt.Sprintf("tools: %s: input schema: %v", tool.Name, err))
@@ -39,7 +41,7 @@ func typed[In, Out any](tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) mcp.ToolH
 		if err != nil {
 			panic(fmt.Sprintf("tools: %s: output schema: %v", tool.Name, err))
 		}
-		tool.OutputSchema = out
+		tool.OutputSchema = lean(out)
 	}
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := decodeArgs[In](req.Params.Arguments, resolved)
@@ -82,6 +84,13 @@ func decodeArgs[In any](raw json.RawMessage, schema *jsonschema.Resolved) (In, e
 	if err := json.Unmarshal(raw, &generic); err != nil {
 		return in, fmt.Errorf("arguments must be a JSON object: %v", err)
 	}
+	// An optional argument sent as null means "not given": some clients
+	// fill every property of the schema.
+	for k, v := range generic {
+		if v == nil && !slices.Contains(schema.Schema().Required, k) {
+			delete(generic, k)
+		}
+	}
 	if err := schema.Validate(generic); err != nil {
 		return in, fmt.Errorf("invalid arguments: %v", err)
 	}
@@ -89,6 +98,48 @@ func decodeArgs[In any](raw json.RawMessage, schema *jsonschema.Resolved) (In, e
 		return in, fmt.Errorf("invalid arguments: %v", err)
 	}
 	return in, nil
+}
+
+// plainTypes rewrites, in s and every schema below it, the type lists the
+// schema inference gives Go slices, maps and pointers (["null", "array"])
+// into the plain type: a model or a CLI passes an array where a schema says
+// "array", while some clients cannot build a value for a type list and
+// strict function-calling APIs refuse it. An argument that is required is
+// then required to have the type, not null.
+func plainTypes(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	if len(s.Types) == 2 && slices.Contains(s.Types, "null") {
+		for _, t := range s.Types {
+			if t != "null" {
+				s.Type = t
+			}
+		}
+		s.Types = nil
+	}
+	for _, p := range s.Properties {
+		plainTypes(p)
+	}
+	plainTypes(s.Items)
+	plainTypes(s.AdditionalProperties)
+	for _, d := range s.Defs {
+		plainTypes(d)
+	}
+}
+
+// lean returns the output schema a model needs: the top-level properties
+// with their types and descriptions. Nested objects and arrays keep only
+// their type; their fields are described in the tool's description and
+// seen in every result. The full inferred schema of get_object_details was
+// 14 KB of a 21.5 KB tools/list. A shallower schema still validates every
+// result the full one did.
+func lean(full *jsonschema.Schema) *jsonschema.Schema {
+	out := &jsonschema.Schema{Type: full.Type, Types: full.Types, Required: full.Required, Properties: make(map[string]*jsonschema.Schema, len(full.Properties))}
+	for name, p := range full.Properties {
+		out.Properties[name] = &jsonschema.Schema{Type: p.Type, Types: p.Types, Description: p.Description}
+	}
+	return out
 }
 
 func errorResult(err error) *mcp.CallToolResult {
