@@ -216,8 +216,14 @@ func TestProtocolErrors(t *testing.T) {
 			if resp.StatusCode != 400 || !strings.Contains(string(b), "-32600") {
 				t.Errorf("GET with MCP-Protocol-Version 1.0: %d %s, want 400 with -32600", resp.StatusCode, b)
 			}
-			if logs := s.Logs.String(); strings.Contains(logs, `"code":0`) {
+			logs := s.Logs.String()
+			if strings.Contains(logs, `"code":0`) {
 				t.Errorf("a response with code 0 was logged:\n%s", tail(logs, 20))
+			}
+			// Stateless: every request is a session; go-sdk's session
+			// lines are debug, not three INFO lines per request.
+			if perRequest := `"level":"INFO","msg":"server session connected"`; mode == "stateless" && strings.Contains(logs, perRequest) {
+				t.Errorf("stateless mode logs %s per request:\n%s", perRequest, tail(logs, 10))
 			}
 		})
 	}

@@ -106,9 +106,13 @@ func anonymous(cfg *config.Config, name string) *auth.Principal {
 }
 
 func (h *Herd) newNode(name string, db *Database, version, instructions string, fallback *auth.Principal, logger *slog.Logger) *Node {
+	sdkLogger := logger.With("component", "mcp", "endpoint", name)
+	if h.cfg.Server.SessionMode != config.Stateful {
+		sdkLogger = slog.New(demoteSessionLogs(sdkLogger.Handler()))
+	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + name, Title: "pgherd " + name, Version: version}, &mcp.ServerOptions{
 		Instructions: instructions,
-		Logger:       logger.With("component", "mcp", "endpoint", name),
+		Logger:       sdkLogger,
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	})
 	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), Gate: gate.New(s), DB: db, fallback: fallback}
