@@ -15,7 +15,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/tools/dbtools"
 )
 
 const fixture = `
@@ -171,8 +173,8 @@ endpoints:
 		}
 		return out
 	}
-	main := slices.Concat([]string{"calculate_stats", "get_server_info", "get_sub_server_config", "list_all_servers"},
-		prefixed("app2", "execute_sql", "explain_query", "get_object_details", "list_objects", "list_schemas"))
+	main := slices.Concat([]string{"calculate_stats", "get_server_info", "get_sub_server_config", "herd_health", "list_all_servers"},
+		prefixed("app2", dbtools.Names(access.AdminRO)...))
 	slices.Sort(main)
 	cases := []struct {
 		endpoint string

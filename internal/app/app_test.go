@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/tools/dbtools"
 )
 
 const fixture = `
@@ -50,8 +52,8 @@ func fourModes(t *testing.T, extra string) *server {
 
 func TestToolListsPerEndpoint(t *testing.T) {
 	s := fourModes(t, "")
-	user := []string{"execute_sql", "explain_query", "get_object_details", "list_objects"}
-	admin := append(append([]string{}, user...), "list_schemas")
+	user := dbtools.Names(access.UserRO)
+	admin := dbtools.Names(access.AdminRO)
 	prefixed := func(p string, names []string) []string {
 		out := make([]string, len(names))
 		for i, n := range names {
@@ -64,7 +66,7 @@ func TestToolListsPerEndpoint(t *testing.T) {
 		"/app2/mcp": prefixed("app2", user),
 		"/app3/mcp": prefixed("app3", admin),
 		"/app4/mcp": prefixed("app4", admin),
-		"/mcp": sortStrings(append([]string{"calculate_stats", "get_server_info", "get_sub_server_config", "list_all_servers"},
+		"/mcp": sortStrings(append([]string{"calculate_stats", "get_server_info", "get_sub_server_config", "herd_health", "list_all_servers"},
 			prefixed("app5", user)...)),
 	}
 	for _, tr := range []transport{streamable, legacySSE} {
@@ -106,14 +108,14 @@ func TestMainTools(t *testing.T) {
 			t.Errorf("endpoint %s url = %v, want %s", name, got, url)
 		}
 	}
-	if byName["app3"]["access_mode"] != "admin_ro" || byName["app3"]["tool_count"] != float64(5) {
-		t.Errorf("app3 = %v, want admin_ro with 5 tools", byName["app3"])
+	if n := len(dbtools.Names(access.AdminRO)); byName["app3"]["access_mode"] != "admin_ro" || byName["app3"]["tool_count"] != float64(n) {
+		t.Errorf("app3 = %v, want admin_ro with %d tools", byName["app3"], n)
 	}
 	if byName["app5"]["kind"] != "composed" || byName["app5"]["ready"] != true {
 		t.Errorf("app5 = %v, want composed and ready", byName["app5"])
 	}
-	if byName["main"]["tool_count"] != float64(8) {
-		t.Errorf("main tool_count = %v, want 8 (4 own + 4 composed)", byName["main"]["tool_count"])
+	if n := 5 + len(dbtools.Names(access.UserRO)); byName["main"]["tool_count"] != float64(n) {
+		t.Errorf("main tool_count = %v, want %d (5 own + the composed user_ro endpoint's)", byName["main"]["tool_count"], n)
 	}
 
 	list := callOK(t, cs, "list_all_servers", map[string]any{})

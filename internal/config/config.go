@@ -112,6 +112,9 @@ type Endpoint struct {
 	Description string  `yaml:"description,omitempty"`
 	Pool        Pool    `yaml:"pool"`
 	Limits      Limits  `yaml:"limits"`
+	// Health holds the thresholds of analyze_db_health and herd_health;
+	// nil means every default.
+	Health *Health `yaml:"health,omitempty"`
 	// Auth replaces the server-wide Auth for this endpoint when set.
 	Auth *Auth `yaml:"auth,omitempty"`
 	// Tenants gives tenants their own database credentials (own pool).

@@ -139,6 +139,9 @@ func (e *Endpoint) setDefaults(path string, zeros map[string]bool) {
 	if l.MaxConcurrentCalls == 0 {
 		l.MaxConcurrentCalls = int(p.MaxConns)
 	}
+	if e.Health != nil {
+		e.Health.setDefaults(path+".health", zeros)
+	}
 	if e.Auth != nil {
 		e.Auth.setDefaults(path+".auth", zeros)
 	}

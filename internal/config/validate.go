@@ -60,7 +60,7 @@ var (
 		"list_objects", "get_object_details", "execute_sql", "explain_query", "list_schemas",
 		"analyze_workload_indexes", "analyze_query_indexes", "analyze_db_health", "get_top_queries",
 	}
-	mainTools = []string{"get_server_info", "get_sub_server_config", "list_all_servers", "calculate_stats"}
+	mainTools = []string{"get_server_info", "get_sub_server_config", "list_all_servers", "calculate_stats", "herd_health"}
 	toolTags  = []string{"read", "write", "admin"}
 )
 
@@ -157,7 +157,7 @@ func (v *validator) log() {
 func (v *validator) explicitZeros() {
 	paths := make([]string, 0, len(v.c.zeros))
 	for p := range v.c.zeros {
-		if p == "server.port" || strings.HasSuffix(p, ".pool.min_conns") || strings.HasSuffix(p, "jwt.leeway") {
+		if p == "server.port" || strings.HasSuffix(p, ".pool.min_conns") || strings.HasSuffix(p, "jwt.leeway") || healthZeroOK(p) {
 			continue
 		}
 		paths = append(paths, p)
@@ -212,6 +212,9 @@ func (v *validator) endpoint(name string, e *Endpoint) {
 	v.databaseURI(path, e, a)
 	v.pool(path+".pool", &e.Pool)
 	v.limits(path+".limits", &e.Limits)
+	if e.Health != nil {
+		v.health(path+".health", e.Health)
+	}
 	if e.Auth != nil {
 		if !e.Served() {
 			v.add(path+".auth", "%s is composed into /mcp (endpoint: false), which uses the server-wide auth; "+

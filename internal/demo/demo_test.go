@@ -18,7 +18,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/localpg"
+	"github.com/pgherd/pgherd/internal/tools/dbtools"
 )
 
 // recorder is a slog handler remembering the attributes the tests look
@@ -170,9 +172,10 @@ func TestRun(t *testing.T) {
 	demo := start(t, Options{Version: "test", Logger: slog.New(rec)})
 
 	user := []string{"list_objects", "get_object_details", "execute_sql", "explain_query"}
-	admin := append(slices.Clone(user), "list_schemas")
+	// The design document's nine tools of the admin modes.
+	admin := append(slices.Clone(user), "list_schemas", "analyze_db_health", "get_top_queries")
 	want := map[string][]string{
-		"/mcp":      {"calculate_stats", "get_server_info", "get_sub_server_config", "list_all_servers"},
+		"/mcp":      {"calculate_stats", "get_server_info", "get_sub_server_config", "herd_health", "list_all_servers"},
 		"/app1/mcp": prefixed("app1", user...),
 		"/app2/mcp": prefixed("app2", user...),
 		"/app3/mcp": prefixed("app3", admin...),
@@ -201,6 +204,24 @@ func TestRun(t *testing.T) {
 		if role := name + "_" + mode; !strings.Contains(got, role) {
 			t.Errorf("%s_execute_sql(SELECT current_user) = %s, want %s", name, got, role)
 		}
+	}
+
+	// The database intelligence tools work on the demo data, as the
+	// admin endpoints' least-privilege roles.
+	for _, name := range []string{"app3", "app4"} {
+		s := sessions["/"+name+"/mcp"]
+		health := callText(t, s, name+"_analyze_db_health", map[string]any{})
+		if !strings.Contains(health, "Database") || strings.Contains(health, "UNKNOWN") {
+			t.Errorf("%s_analyze_db_health on the demo:\n%s", name, health)
+		}
+		top := callText(t, s, name+"_get_top_queries", map[string]any{"sort_by": "calls"})
+		if !strings.Contains(top, "statements in database") {
+			t.Errorf("%s_get_top_queries on the demo:\n%s", name, top)
+		}
+	}
+	herd := callText(t, sessions["/mcp"], "herd_health", map[string]any{})
+	if !strings.Contains(herd, "app3:") || !strings.Contains(herd, "app4:") {
+		t.Errorf("herd_health on the demo:\n%s", herd)
 	}
 
 	out := demo.out.String()
@@ -289,8 +310,8 @@ func TestRunOnExistingServer(t *testing.T) {
 	exec(t, "COMMENT ON DATABASE pgherd_demo_app3 IS '"+marker+"'")
 
 	demo := start(t, Options{DatabaseURL: c.URI("postgres")})
-	if got := toolNames(t, connectMCP(t, demo.base+"/app3/mcp")); len(got) != 5 {
-		t.Errorf("/app3/mcp lists %v, want 5 admin tools", got)
+	if got := toolNames(t, connectMCP(t, demo.base+"/app3/mcp")); len(got) != len(dbtools.Names(access.AdminRO)) {
+		t.Errorf("/app3/mcp lists %v, want the %d admin tools", got, len(dbtools.Names(access.AdminRO)))
 	}
 	if n := count(demoDatabases); n != 4 {
 		t.Errorf("%d demo databases while serving, want 4", n)

@@ -51,8 +51,8 @@ var layout = []struct {
 }{
 	{"app1", access.UserRO, "one SELECT at a time, public schema only, read-only"},
 	{"app2", access.UserRW, "SELECT, INSERT, UPDATE, DELETE on the public schema"},
-	{"app3", access.AdminRO, "read-only statements on every schema; list_schemas"},
-	{"app4", access.AdminRW, "any single statement, DDL included, as the database owner"},
+	{"app3", access.AdminRO, "read-only statements on every schema; list_schemas, health checks, top queries"},
+	{"app4", access.AdminRW, "any single statement, DDL included, as the database owner; health checks, top queries"},
 }
 
 // server is the PostgreSQL server the demo runs on: a throwaway cluster it

@@ -15,7 +15,7 @@ type endpoint struct {
 }
 
 func endpoints(base string, dbs []*database) []endpoint {
-	eps := []endpoint{{"main", base + "/mcp", "main", "get_server_info, list_all_servers, get_sub_server_config, calculate_stats"}}
+	eps := []endpoint{{"main", base + "/mcp", "main", "get_server_info, list_all_servers, get_sub_server_config, calculate_stats, herd_health"}}
 	for _, d := range dbs {
 		eps = append(eps, endpoint{d.Endpoint, base + "/" + d.Endpoint + "/mcp", d.Mode.String(), d.Allows})
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
 	"github.com/pgherd/pgherd/internal/tools"
@@ -45,6 +46,9 @@ type Herd struct {
 	Endpoints []*Node // databases served on their own path, by name
 	Databases map[string]*Database
 
+	// Health keeps each endpoint's latest health summary (get_server_info).
+	Health *dbhealth.Cache
+
 	cfg      *config.Config
 	inflight httpserver.Counter
 }
@@ -65,13 +69,31 @@ func Build(opts Options) *Herd {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := opts.Config
-	h := &Herd{Databases: opts.Databases, cfg: cfg}
+	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: &dbhealth.Cache{}}
 
 	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), anonymous(cfg, MainName), logger)
 	admin := opts.Admin
 	admin.Config = cfg
 	admin.Version = opts.Version
 	admin.Servers = h.servers
+	admin.HealthCache = h.Health
+	for _, name := range cfg.Names() {
+		ep, db := cfg.Endpoints[name], opts.Databases[name]
+		if !ep.AccessMode.Admin() {
+			continue
+		}
+		resolve := func(ctx context.Context, req *mcp.CallToolRequest) (*dbtools.Handle, error) {
+			return db.Resolve(ctx, tools.Caller(req))
+		}
+		th := ep.Health.Thresholds()
+		admin.Herd = append(admin.Herd, admintools.HerdTarget{
+			Endpoint: name,
+			Composed: !ep.Served(),
+			Run: func(ctx context.Context, req *mcp.CallToolRequest, checks []string) (*dbhealth.Report, error) {
+				return dbtools.RunHealth(ctx, resolve, req, th, checks, nil)
+			},
+		})
+	}
 	admintools.Register(h.target(h.Main, MainName, "", logger), admin)
 
 	for _, name := range cfg.Names() {
@@ -90,7 +112,9 @@ func Build(opts Options) *Herd {
 			Resolve: func(ctx context.Context, req *mcp.CallToolRequest) (*dbtools.Handle, error) {
 				return db.Resolve(ctx, tools.Caller(req)) // nil: Resolve uses the fallback identity
 			},
-			Logger: logger,
+			Logger:      logger,
+			Health:      ep.Health.Thresholds(),
+			HealthCache: h.Health,
 		})
 	}
 	return h

@@ -61,9 +61,11 @@ type Cluster struct {
 	version  int
 	hypopg   bool
 	logger   *slog.Logger
+	cred     *syscall.Credential // nil unless the server runs as another user
 
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when the postgres process has exited
+	mu       sync.Mutex    // guards cmd and exited across Restart
+	cmd      *exec.Cmd     // the running postmaster
+	exited   chan struct{} // closed when that postmaster has exited
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -101,7 +103,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}
 	}
 
-	c := &Cluster{dir: dir, binDir: binDir, password: rand.Text(), logger: logger, exited: make(chan struct{})}
+	c := &Cluster{dir: dir, binDir: binDir, password: rand.Text(), logger: logger, cred: cred}
 	if c.version, err = serverVersion(binDir); err != nil {
 		return nil, err
 	}
@@ -117,7 +119,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := c.writeConf(opts.Settings); err != nil {
 		return nil, err
 	}
-	if err := c.start(ctx, cred); err != nil {
+	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
 	if err := c.probe(ctx); err != nil {
@@ -177,19 +179,94 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 // the cluster directory. It is safe to call more than once.
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
-		if c.cmd != nil && c.cmd.Process != nil {
-			c.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-			select {
-			case <-c.exited:
-			case <-time.After(10 * time.Second):
-				c.cmd.Process.Kill()
-				<-c.exited
-			}
-		}
+		c.shutdown()
 		c.stopErr = os.RemoveAll(c.dir)
 		c.logger.Info("local postgres stopped", "port", c.port)
 	})
 	return c.stopErr
+}
+
+// shutdown stops the postmaster (fast shutdown, then kill after 10s) and
+// waits for it to exit.
+func (c *Cluster) shutdown() {
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// Restart stops the server (fast shutdown: sessions are ended) and starts
+// it again on the same port and data, for settings that need a restart
+// (ALTER SYSTEM SET shared_buffers). Tests use it on clusters of their own.
+func (c *Cluster) Restart(ctx context.Context) error {
+	c.shutdown()
+	if err := c.start(ctx); err != nil {
+		return err
+	}
+	return c.probe(ctx)
+}
+
+// StartStandby creates a streaming-replication standby of c with
+// pg_basebackup in a new temporary directory and starts it on a free port.
+// It replicates as the superuser and reports itself to the primary as
+// applicationName. Stop it before c.
+func (c *Cluster) StartStandby(ctx context.Context, applicationName string) (_ *Cluster, err error) {
+	dir, err := os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("creating standby directory: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if c.cred != nil {
+		if err := os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return nil, fmt.Errorf("giving %s to the server's user: %w", dir, err)
+		}
+	}
+	s := &Cluster{dir: dir, binDir: c.binDir, password: c.password, version: c.version, hypopg: c.hypopg,
+		logger: c.logger, cred: c.cred}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_basebackup"),
+		"-D", filepath.Join(dir, "data"), "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-U", Superuser,
+		"-X", "stream", "--checkpoint=fast", "--no-sync")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+c.password)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("pg_basebackup: %w\n%s", err, tail(string(out), 20))
+	}
+	if s.port, err = freePort(); err != nil {
+		return nil, err
+	}
+	conninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=%s password=%s application_name=%s", c.port, Superuser, c.password, applicationName)
+	if err := s.writeConf(map[string]string{"primary_conninfo": quote(conninfo), "hot_standby": "on"}); err != nil {
+		return nil, err
+	}
+	signal := filepath.Join(dir, "data", "standby.signal")
+	if err := os.WriteFile(signal, nil, 0o600); err != nil {
+		return nil, fmt.Errorf("writing standby.signal: %w", err)
+	}
+	if c.cred != nil {
+		os.Chown(signal, int(c.cred.Uid), int(c.cred.Gid))
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.probe(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
 }
 
 func (c *Cluster) initdb(ctx context.Context, cred *syscall.Credential) error {
@@ -255,7 +332,8 @@ func (c *Cluster) writeConf(extra map[string]string) error {
 	return f.Close()
 }
 
-func (c *Cluster) start(ctx context.Context, cred *syscall.Credential) error {
+func (c *Cluster) start(ctx context.Context) error {
+	cred := c.cred
 	logf, err := os.OpenFile(c.LogFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("opening server log: %w", err)
@@ -277,11 +355,14 @@ func (c *Cluster) start(ctx context.Context, cred *syscall.Credential) error {
 		logf.Close()
 		return fmt.Errorf("starting postgres: %w", err)
 	}
-	c.cmd = cmd
+	exited := make(chan struct{})
+	c.mu.Lock()
+	c.cmd, c.exited = cmd, exited
+	c.mu.Unlock()
 	go func() {
 		cmd.Wait()
 		logf.Close()
-		close(c.exited)
+		close(exited)
 	}()
 
 	// Wait for the postmaster to report "ready" in postmaster.pid.
@@ -292,7 +373,7 @@ func (c *Cluster) start(ctx context.Context, cred *syscall.Credential) error {
 			return nil
 		}
 		select {
-		case <-c.exited:
+		case <-exited:
 			return fmt.Errorf("postgres exited during start-up:\n%s", c.logTail())
 		case <-ctx.Done():
 			c.Stop()

@@ -1,5 +1,6 @@
 // Package admintools holds the main endpoint's own tools: what the server is
-// serving, each endpoint's (redacted) configuration, and calculate_stats.
+// serving, each endpoint's (redacted) configuration, calculate_stats, and
+// herd_health, the health checks across every admin-mode endpoint.
 package admintools
 
 import (
@@ -11,7 +12,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
@@ -25,6 +28,9 @@ type ServerInfo struct {
 	ToolCount  int    `json:"tool_count" jsonschema:"number of tools the endpoint offers"`
 	Ready      bool   `json:"ready" jsonschema:"whether its database answered the last check"`
 	Error      string `json:"error,omitempty" jsonschema:"why it is not ready"`
+	// Health is the endpoint's latest health summary (admin modes, once
+	// analyze_db_health or herd_health ran), for callers who may check it.
+	Health *dbhealth.Summary `json:"health,omitempty" jsonschema:"worst finding of the latest analyze_db_health or herd_health run (cached; admin endpoints you may use)"`
 }
 
 // Options configure [Register].
@@ -35,10 +41,19 @@ type Options struct {
 	// Servers reports the endpoints as they are now (main first); called on
 	// every get_server_info and list_all_servers.
 	Servers func(ctx context.Context) []ServerInfo
+	// Herd lists the admin-mode endpoints herd_health checks.
+	Herd []HerdTarget
+	// HealthCache holds each endpoint's latest health summary.
+	HealthCache *dbhealth.Cache
+	// Fallback is the caller of requests without identity (stdio).
+	Fallback *auth.Principal
 }
 
 // Register adds the main endpoint's tools to t.
 func Register(t *tools.Target, opts Options) {
+	if opts.Fallback == nil {
+		opts.Fallback = t.Fallback
+	}
 	read := []string{tools.TagRead}
 	ro := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(false)}
 
@@ -47,7 +62,7 @@ func Register(t *tools.Target, opts Options) {
 		Title:       "Server information",
 		Description: "Name, version and uptime of this pgherd server, and every MCP endpoint it serves with its URL, access mode, tool count and readiness.",
 		Annotations: ro,
-	}, read, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, *ServerInfoResult, error) {
+	}, read, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, *ServerInfoResult, error) {
 		out := &ServerInfoResult{
 			Name:          "pgherd",
 			Version:       opts.Version,
@@ -55,6 +70,7 @@ func Register(t *tools.Target, opts Options) {
 			UptimeSeconds: int64(time.Since(opts.Started).Seconds()),
 			Endpoints:     opts.Servers(ctx),
 		}
+		opts.addHealth(req, out.Endpoints)
 		return text(out.render()), out, nil
 	})
 
@@ -86,6 +102,8 @@ func Register(t *tools.Target, opts Options) {
 		out := describe(opts.Config, ep)
 		return text(out.render()), out, nil
 	})
+
+	opts.registerHerd(t)
 
 	tools.Add(t, &mcp.Tool{
 		Name:        "calculate_stats",
@@ -135,6 +153,31 @@ func (r *ServerInfoResult) render() string {
 	return b.String()
 }
 
+// addHealth fills in the cached health summary of each admin endpoint the
+// caller may check.
+func (o *Options) addHealth(req *mcp.CallToolRequest, infos []ServerInfo) {
+	caller := tools.Caller(req)
+	if caller == nil {
+		caller = o.Fallback
+	}
+	for _, h := range o.Herd {
+		if !mayCheck(caller, h) {
+			continue
+		}
+		s, ok := o.HealthCache.Get(h.Endpoint)
+		for i := range infos {
+			if infos[i].Name != h.Endpoint {
+				continue
+			}
+			if ok {
+				infos[i].Health = &s
+			} else {
+				infos[i].Health = &dbhealth.Summary{Status: dbhealth.Unknown, Finding: "not checked yet: run herd_health or analyze_db_health"}
+			}
+		}
+	}
+}
+
 func (s ServerInfo) line() string {
 	state := "ready"
 	if !s.Ready {
@@ -147,7 +190,19 @@ func (s ServerInfo) line() string {
 	if s.AccessMode != "" {
 		mode = " " + s.AccessMode
 	}
-	return fmt.Sprintf("%s (%s%s) %s — %d tools, %s", s.Name, s.Kind, mode, s.URL, s.ToolCount, state)
+	line := fmt.Sprintf("%s (%s%s) %s — %d tools, %s", s.Name, s.Kind, mode, s.URL, s.ToolCount, state)
+	if h := s.Health; h != nil {
+		switch {
+		case h.CheckedAt.IsZero():
+			line += "; health: " + h.Finding
+		case h.Check == "":
+			line += fmt.Sprintf("; health: OK (%d checks, %s ago)", h.Checks, time.Since(h.CheckedAt).Round(time.Second))
+		default:
+			line += fmt.Sprintf("; health: %s — %s: %s (%d critical, %d warning; %s ago)", strings.ToUpper(string(h.Status)), h.Check, h.Finding,
+				h.Critical, h.Warning, time.Since(h.CheckedAt).Round(time.Second))
+		}
+	}
+	return line
 }
 
 // EndpointConfig is get_sub_server_config's output: an endpoint's effective

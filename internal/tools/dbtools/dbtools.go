@@ -1,6 +1,8 @@
 // Package dbtools holds the tools of a database endpoint: schema exploration
 // (list_objects, get_object_details, list_schemas), execute_sql and
-// explain_query. Which tools exist and what SQL they accept depend on the
+// explain_query, and in the admin modes the database intelligence tools
+// (analyze_db_health, get_top_queries, analyze_query_indexes,
+// analyze_workload_indexes). Which tools exist and what SQL they accept depend on the
 // endpoint's access mode; every call resolves its database handle from the
 // request (the caller's tenant), validates SQL with sqlguard and runs it with
 // pg's executor.
@@ -13,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/tools"
 )
@@ -44,13 +47,20 @@ type Options struct {
 	// called once per tool call; the handle's Release runs when the call ends.
 	Resolve func(ctx context.Context, req *mcp.CallToolRequest) (*Handle, error)
 	Logger  *slog.Logger
+	// Health holds analyze_db_health's thresholds (endpoints.NAME.health);
+	// the zero value means dbhealth.DefaultThresholds.
+	Health dbhealth.Thresholds
+	// HealthCache, when set, receives every analyze_db_health report (the
+	// worst finding get_server_info shows).
+	HealthCache *dbhealth.Cache
 }
 
-// Names lists the tool names (unprefixed) mode provides, in registration order.
+// Names lists the tool names (unprefixed) mode provides, in registration
+// order: the single place that says which tools a mode has.
 func Names(mode access.Mode) []string {
 	names := []string{"list_objects", "get_object_details", "execute_sql", "explain_query"}
 	if mode.Admin() {
-		names = append(names, "list_schemas")
+		names = append(names, "list_schemas", "analyze_db_health", "get_top_queries")
 	}
 	return names
 }
@@ -77,10 +87,16 @@ func Register(t *tools.Target, opts Options) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Health == (dbhealth.Thresholds{}) {
+		opts.Health = dbhealth.DefaultThresholds()
+	}
 	d := &dbtools{opts: opts}
 	d.registerSchema(t)
 	d.registerSQL(t)
 	d.registerExplain(t)
+	if opts.Mode.Admin() {
+		d.registerHealth(t)
+	}
 }
 
 type dbtools struct {

@@ -1,0 +1,256 @@
+package dbhealth_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/pgherd/pgherd/internal/dbhealth"
+	"github.com/pgherd/pgherd/internal/pgtest"
+)
+
+func TestBloat(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE TABLE bloated (id int PRIMARY KEY, payload text NOT NULL, n int) WITH (autovacuum_enabled = off);
+INSERT INTO bloated SELECT i, repeat('x', 60), i FROM generate_series(1, 100000) i;
+CREATE TABLE healthy (id int PRIMARY KEY, payload text, at timestamptz DEFAULT now(), maybe int) WITH (autovacuum_enabled = off);
+INSERT INTO healthy (id, payload, maybe) SELECT i, 'row ' || i, CASE WHEN i % 3 = 0 THEN i END FROM generate_series(1, 100000) i;
+DELETE FROM bloated WHERE id % 10 <> 0;`)
+	// VACUUM frees the dead rows for reuse but keeps the pages.
+	pgtest.Exec(t, db.URI, `VACUUM ANALYZE bloated`)
+	pgtest.Exec(t, db.URI, `VACUUM ANALYZE healthy`)
+
+	th := loose()
+	th.BloatWarningPercent, th.BloatCriticalPercent = 30, 80
+	res := one(t, db.URI, th, "bloat")
+	table := findingFor(t, res, "table public.bloated")
+	index := findingFor(t, res, "index public.bloated_pkey")
+	for _, f := range []dbhealth.Finding{table, index} {
+		if f.Status != dbhealth.Critical {
+			t.Errorf("%s: status %s, want critical (90%% deleted): %s", f.Object, f.Status, dump(f))
+		}
+	}
+	// A freshly loaded table's estimate stays below 30%: no false alarm.
+	if hasFinding(res, "healthy") {
+		t.Errorf("freshly loaded table reported as bloated: %s", dump(res))
+	}
+	remedy(t, db.URI, table, index)
+	if res := one(t, db.URI, th, "bloat"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedies: %s", dump(res))
+	}
+}
+
+func TestPrimaryKeys(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE TABLE keyed (id int PRIMARY KEY);
+CREATE TABLE natural_key (code text NOT NULL, name text);
+CREATE UNIQUE INDEX natural_key_code ON natural_key (code);
+CREATE TABLE bare (name text);
+CREATE TABLE has_id (id text, name text);
+INSERT INTO natural_key VALUES ('a', 'A'), ('b', 'B');
+INSERT INTO bare VALUES ('x'), ('y');
+INSERT INTO has_id VALUES ('x', 'X');`)
+	res := one(t, db.URI, loose(), "primary_keys")
+	if len(res.Findings) != 3 || hasFinding(res, "public.keyed") {
+		t.Fatalf("findings: %s", dump(res))
+	}
+	nk := findingFor(t, res, "public.natural_key")
+	if !strings.Contains(nk.Remedy[0], "ADD PRIMARY KEY USING INDEX natural_key_code") {
+		t.Errorf("natural_key remedy %v", nk.Remedy)
+	}
+	hid := findingFor(t, res, "public.has_id")
+	if !strings.Contains(hid.Remedy[0], "has_id_pk") {
+		t.Errorf("has_id already has an id column: %v", hid.Remedy)
+	}
+	remedy(t, db.URI, res.Findings...)
+	if res := one(t, db.URI, loose(), "primary_keys"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedies: %s", dump(res))
+	}
+	if pgtest.QueryValue[int64](t, db.URI, `SELECT count(*) FROM bare WHERE id IS NOT NULL`) != 2 {
+		t.Error("the identity column did not number the existing rows")
+	}
+}
+
+func TestForeignKeyIndexes(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE TABLE parent (id int PRIMARY KEY, region int, UNIQUE (region, id));
+CREATE TABLE unindexed (id int PRIMARY KEY, parent_id int REFERENCES parent);
+CREATE TABLE indexed (id int PRIMARY KEY, parent_id int REFERENCES parent);
+CREATE INDEX ON indexed (parent_id, id);
+CREATE TABLE composite (id int PRIMARY KEY, region int, parent_id int, FOREIGN KEY (region, parent_id) REFERENCES parent (region, id));
+CREATE INDEX ON composite (parent_id, region, id);   -- leading columns in another order still serve
+CREATE TABLE partial_only (id int PRIMARY KEY, parent_id int REFERENCES parent);
+CREATE INDEX ON partial_only (parent_id) WHERE parent_id > 10;  -- a partial index does not serve the check
+INSERT INTO parent SELECT i, i % 7 FROM generate_series(1, 100) i;
+INSERT INTO unindexed SELECT i, 1 + i % 100 FROM generate_series(1, 2000) i;
+ANALYZE;`)
+	res := one(t, db.URI, loose(), "foreign_key_indexes")
+	got := map[string]bool{}
+	for _, f := range res.Findings {
+		got[f.Object] = true
+	}
+	if !got["public.unindexed"] || !got["public.partial_only"] || len(got) != 2 {
+		t.Fatalf("findings: %s", dump(res))
+	}
+	// The default minimum leaves tables with fewer rows alone.
+	def := loose()
+	def.ForeignKeyMinRows = 1000
+	if res := one(t, db.URI, def, "foreign_key_indexes"); len(res.Findings) != 1 || res.Findings[0].Object != "public.unindexed" {
+		t.Errorf("with foreign_key_min_rows 1000: %s", dump(res))
+	}
+	remedy(t, db.URI, res.Findings...)
+	if res := one(t, db.URI, loose(), "foreign_key_indexes"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedies: %s", dump(res))
+	}
+}
+
+func TestSequencesNearExhaustion(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE TABLE orders (id serial PRIMARY KEY, note text);                  -- integer column, integer sequence
+CREATE TABLE lines (id bigserial PRIMARY KEY, order_id int REFERENCES orders);
+CREATE TABLE tiny (id smallint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY);
+CREATE SEQUENCE wide_seq;                                                -- bigint sequence ...
+CREATE TABLE narrow (id int DEFAULT nextval('wide_seq') PRIMARY KEY);    -- ... feeding an integer column
+CREATE TABLE fine (id bigserial PRIMARY KEY);
+SELECT setval('orders_id_seq', 2000000000);
+SELECT setval(pg_get_serial_sequence('tiny', 'id'), 30000);
+SELECT setval('wide_seq', 1700000000);
+SELECT setval('fine_id_seq', 2000000000);`)
+	res := one(t, db.URI, loose(), "sequences")
+	orders := findingFor(t, res, "public.orders_id_seq")
+	if orders.Status != dbhealth.Critical || !strings.Contains(orders.Summary, "column public.orders.id (integer)") {
+		t.Errorf("orders: %s", dump(orders))
+	}
+	// The foreign key column referencing orders.id is widened too.
+	if !strings.Contains(strings.Join(orders.Remedy, " "), "ALTER TABLE public.lines ALTER COLUMN order_id TYPE bigint") {
+		t.Errorf("orders remedy misses the referencing column: %v", orders.Remedy)
+	}
+	tiny := findingFor(t, res, "public.tiny_id_seq")
+	if tiny.Status != dbhealth.Critical {
+		t.Errorf("tiny: %s", dump(tiny))
+	}
+	narrow := findingFor(t, res, "public.wide_seq")
+	if narrow.Status != dbhealth.Warning || !strings.Contains(narrow.Summary, "column public.narrow.id") {
+		t.Errorf("a bigint sequence feeding an integer column is limited by the column: %s", dump(narrow))
+	}
+	if hasFinding(res, "fine_id_seq") || len(res.Findings) != 3 {
+		t.Errorf("findings: %s", dump(res))
+	}
+	remedy(t, db.URI, res.Findings...)
+	if res := one(t, db.URI, loose(), "sequences"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedies: %s", dump(res))
+	}
+	if typ := pgtest.QueryValue[string](t, db.URI, `SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = 'lines'::regclass AND attname = 'order_id'`); typ != "bigint" {
+		t.Errorf("lines.order_id is %s after the remedy", typ)
+	}
+	// The sequences go on where they were.
+	if v := pgtest.QueryValue[int64](t, db.URI, `SELECT nextval('orders_id_seq')`); v != 2000000001 {
+		t.Errorf("nextval after the remedy: %d", v)
+	}
+}
+
+func TestWraparoundAge(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	conn := connect(t, db.URI)
+	exec(t, conn, `CREATE TABLE old_rows (id int PRIMARY KEY, n int); INSERT INTO old_rows SELECT i, i FROM generate_series(1, 100) i`)
+	exec(t, conn, `CREATE TABLE scratch (n int)`)
+	// Burn 3000 transaction IDs: each subtransaction that writes gets one.
+	exec(t, conn, `DO $$ BEGIN FOR i IN 1..3000 LOOP BEGIN INSERT INTO scratch VALUES (i); EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; END $$`)
+	// And some multixacts: a row share-locked by a transaction and then
+	// locked again in a subtransaction gets a new multixact each time.
+	exec(t, conn, `DO $$ BEGIN FOR i IN 1..200 LOOP
+	  PERFORM 1 FROM old_rows WHERE id = 1 + i % 50 FOR SHARE;
+	  BEGIN PERFORM 1 FROM old_rows WHERE id = 1 + i % 50 FOR UPDATE; EXCEPTION WHEN OTHERS THEN NULL; END;
+	END LOOP; END $$`)
+
+	th := loose()
+	th.XIDAgeWarning, th.XIDAgeCritical = 2000, 1_000_000_000
+	res := one(t, db.URI, th, "wraparound")
+	f := findingFor(t, res, "public.old_rows")
+	if f.Status != dbhealth.Warning || f.Evidence["xid_age"].(int64) < 3000 {
+		t.Errorf("old_rows: %s", dump(f))
+	}
+	// Freezing every table reported (catalogs included, as a superuser)
+	// brings every age down.
+	remedy(t, db.URI, res.Findings...)
+	if res := one(t, db.URI, th, "wraparound"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedies: %s", dump(res))
+	}
+}
+
+func TestVacuumAndAnalyze(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	conn := connect(t, db.URI)
+	exec(t, conn, `
+CREATE TABLE churn (id int PRIMARY KEY, n int) WITH (autovacuum_enabled = off);
+CREATE TABLE unanalyzed (id int PRIMARY KEY) WITH (autovacuum_enabled = off);
+INSERT INTO churn SELECT i, i FROM generate_series(1, 10000) i;
+INSERT INTO unanalyzed SELECT i FROM generate_series(1, 5000) i;`)
+	exec(t, conn, `SELECT pg_stat_force_next_flush()`)
+	exec(t, conn, `ANALYZE churn`)
+	exec(t, conn, `DELETE FROM churn WHERE id <= 6000`)
+	exec(t, conn, `SELECT pg_stat_force_next_flush()`)
+	waitFor(t, "the deletes to reach the statistics", func() bool {
+		return pgtest.QueryValue[int64](t, db.URI, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'churn'`) >= 6000
+	})
+	res := one(t, db.URI, loose(), "vacuum")
+	churn := findingFor(t, res, "public.churn")
+	if churn.Status != dbhealth.Critical || churn.Evidence["autovacuum_enabled"] != false {
+		t.Errorf("churn: %s", dump(churn))
+	}
+	un := findingFor(t, res, "public.unanalyzed")
+	if !strings.Contains(un.Summary, "never been analyzed") || un.Remedy[0] != "ANALYZE public.unanalyzed;" {
+		t.Errorf("unanalyzed: %s", dump(un))
+	}
+	remedy(t, db.URI, churn, un)
+	waitFor(t, "vacuum to reach the statistics", func() bool {
+		return len(one(t, db.URI, loose(), "vacuum").Findings) == 0
+	})
+	if opts := pgtest.QueryValue[*[]string](t, db.URI, `SELECT reloptions FROM pg_class WHERE relname = 'churn'`); opts != nil {
+		t.Errorf("autovacuum is still off for churn: %v", *opts)
+	}
+}
+
+func TestAutovacuumOff(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	su := pgtest.URI("postgres")
+	t.Cleanup(func() {
+		pgtest.Exec(t, su, `ALTER SYSTEM RESET autovacuum`)
+		pgtest.Exec(t, su, `SELECT pg_reload_conf()`)
+	})
+	pgtest.Exec(t, su, `ALTER SYSTEM SET autovacuum = off`)
+	pgtest.Exec(t, su, `SELECT pg_reload_conf()`)
+	waitFor(t, "the reload", func() bool { return pgtest.QueryValue[string](t, db.URI, `SHOW autovacuum`) == "off" })
+	res := one(t, db.URI, loose(), "vacuum")
+	f := findingFor(t, res, "autovacuum is off")
+	if f.Status != dbhealth.Critical {
+		t.Errorf("%s", dump(f))
+	}
+	remedy(t, db.URI, f)
+	waitFor(t, "the reload", func() bool { return pgtest.QueryValue[string](t, db.URI, `SHOW autovacuum`) == "on" })
+	if res := one(t, db.URI, loose(), "vacuum"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedy: %s", dump(res))
+	}
+}
+
+func TestNotValidConstraints(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE TABLE parent (id int PRIMARY KEY);
+CREATE TABLE child (id int PRIMARY KEY, parent_id int, qty int);
+INSERT INTO parent VALUES (1);
+INSERT INTO child VALUES (1, 1, 5);
+ALTER TABLE child ADD CONSTRAINT child_qty_positive CHECK (qty > 0) NOT VALID;
+ALTER TABLE child ADD CONSTRAINT child_parent_fk FOREIGN KEY (parent_id) REFERENCES parent NOT VALID;`)
+	res := one(t, db.URI, loose(), "constraints")
+	if len(res.Findings) != 2 {
+		t.Fatalf("findings: %s", dump(res))
+	}
+	remedy(t, db.URI, res.Findings...)
+	if res := one(t, db.URI, loose(), "constraints"); len(res.Findings) != 0 {
+		t.Fatalf("after the remedies: %s", dump(res))
+	}
+}
