@@ -80,6 +80,7 @@ func Declares(caps *mcp.ServerCapabilities, c string) bool {
 	case Completions:
 		return caps.Completions != nil
 	case Logging:
+		//lint:ignore SA1019 logging is deprecated only from 2026-07-28; the 2025 revisions pgherd serves have it
 		return caps.Logging != nil
 	}
 	return false
