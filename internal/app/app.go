@@ -25,6 +25,7 @@ import (
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
 	"github.com/pgherd/pgherd/internal/pg"
+	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	// (the conformance tests' fixture does). What a server declares follows
 	// what is registered on it by then.
 	Extend func(*endpoint.Herd)
+	// RateLimitEvents receives rate-limit refusals and limiter (Redis)
+	// failures, for metrics; its fields may be nil.
+	RateLimitEvents ratelimit.Events
 }
 
 // App is an assembled pgherd: every database connected, every MCP server
@@ -47,6 +51,10 @@ type App struct {
 	version string
 	started time.Time
 	herd    *endpoint.Herd
+
+	limiter      ratelimit.Limiter // outlives reloads: buckets keep their tokens
+	closeLimiter func()
+	rateLimit    *ratelimit.Guard
 
 	mu      sync.Mutex         // guards srv and closers
 	srv     *httpserver.Server // set by Serve
@@ -64,12 +72,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func())}
+	a.limiter, a.closeLimiter, err = newLimiter(ctx, cfg.Server.RateLimit, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.rateLimit = rateGuard(cfg, a.limiter, opts.RateLimitEvents, logger)
 	dbs := make(map[string]*endpoint.Database)
 	defer func() {
 		if err != nil {
 			for _, db := range dbs {
 				db.Close()
 			}
+			a.closeLimiter()
 		}
 	}()
 
@@ -109,6 +123,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		Admin:     admintools.Options{Started: a.started},
 		Version:   opts.Version,
 		Logger:    logger,
+		RateLimit: a.rateLimit,
 	})
 	if opts.Extend != nil {
 		opts.Extend(a.herd)
@@ -138,6 +153,7 @@ func (a *App) Close() {
 			c()
 		}
 		a.herd.Close()
+		a.closeLimiter()
 	})
 }
 
@@ -251,10 +267,11 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		return m, nil
 	}
 	opts := httpserver.Options{
-		Config:  cfg,
-		Version: a.version,
-		Started: a.started,
-		Logger:  a.logger,
+		Config:    cfg,
+		Version:   a.version,
+		Started:   a.started,
+		Logger:    a.logger,
+		RateLimit: a.rateLimit,
 		Ready: func(ctx context.Context) map[string]httpserver.Status {
 			out := make(map[string]httpserver.Status)
 			var mu sync.Mutex

@@ -83,6 +83,9 @@ type Server struct {
 	// StartDegraded starts even when a database is unreachable, with that
 	// endpoint reported not ready, instead of failing start-up.
 	StartDegraded bool `yaml:"start_degraded"`
+	// RateLimit is the default rate limit of every endpoint and where its
+	// state lives (see ratelimit.go).
+	RateLimit RateLimit `yaml:"rate_limit"`
 }
 
 // Log configures the process log (always on stderr).
@@ -166,6 +169,14 @@ type Limits struct {
 	// on one pool, so a busy tenant cannot hold every connection of a shared
 	// pool; default: the pool's max_conns.
 	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
+	// Rate is the tool calls per second one tenant may make on this
+	// endpoint (a token bucket); default server.rate_limit.rate. Written as
+	// 0 it means no limit here, whatever the server default.
+	Rate float64 `yaml:"rate"`
+	// Burst is how many calls a tenant may make at once above Rate; default
+	// server.rate_limit.burst when Rate is inherited, else Rate rounded up
+	// (at least 1).
+	Burst int `yaml:"burst,omitempty"`
 }
 
 // AuthMode names how requests are authenticated.

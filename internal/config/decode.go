@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -143,7 +144,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		d.mapping(n, v, path)
 	case reflect.Slice:
 		d.sequence(n, v, path)
-	case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64:
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int32, reflect.Int64, reflect.Float64:
 		d.scalar(n, v, path)
 	default:
 		panic(fmt.Sprintf("config: decoder cannot fill %s at %s", v.Type(), path))
@@ -346,6 +347,14 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetBool(b)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(strings.ReplaceAll(strings.TrimSpace(s), "_", ""), 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.fail(path, "%q is not a number", s)
+			return
+		}
+		v.SetFloat(f)
+		d.noteZero(path, f == 0)
 	default:
 		var i int64
 		var err error

@@ -99,6 +99,7 @@ func (c *Config) setDefaults() {
 		e.Name = name
 		e.setDefaults(joinKey("endpoints", name), c.zeros)
 	}
+	c.setRateLimitDefaults()
 }
 
 func setDuration(d *Duration, def time.Duration) {

@@ -101,6 +101,7 @@ func (c *Config) validate() Errors {
 		v.endpoint(name, c.Endpoints[name])
 	}
 	v.composed()
+	v.rateLimits()
 	return v.errs
 }
 
@@ -157,7 +158,8 @@ func (v *validator) log() {
 func (v *validator) explicitZeros() {
 	paths := make([]string, 0, len(v.c.zeros))
 	for p := range v.c.zeros {
-		if p == "server.port" || strings.HasSuffix(p, ".pool.min_conns") || strings.HasSuffix(p, "jwt.leeway") || healthZeroOK(p) {
+		if p == "server.port" || strings.HasSuffix(p, ".pool.min_conns") || strings.HasSuffix(p, "jwt.leeway") || healthZeroOK(p) ||
+			p == "server.rate_limit.rate" || strings.HasSuffix(p, ".limits.rate") {
 			continue
 		}
 		paths = append(paths, p)

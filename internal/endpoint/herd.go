@@ -21,6 +21,7 @@ import (
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
+	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 	"github.com/pgherd/pgherd/internal/tools/dbtools"
@@ -49,8 +50,9 @@ type Herd struct {
 	// Health keeps each endpoint's latest health summary (get_server_info).
 	Health *dbhealth.Cache
 
-	cfg      *config.Config
-	inflight httpserver.Counter
+	cfg       *config.Config
+	inflight  httpserver.Counter
+	rateLimit *ratelimit.Guard
 }
 
 // Options configure [Build].
@@ -60,6 +62,9 @@ type Options struct {
 	Admin     admintools.Options   // Config and Servers are filled by Build
 	Version   string
 	Logger    *slog.Logger
+	// RateLimit refuses tool calls over a tenant's rate limit (tool errors
+	// with retry_after_ms); nil limits nothing.
+	RateLimit *ratelimit.Guard
 }
 
 // Build creates the MCP servers and registers their tools.
@@ -69,7 +74,7 @@ func Build(opts Options) *Herd {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := opts.Config
-	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: &dbhealth.Cache{}}
+	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: &dbhealth.Cache{}, rateLimit: opts.RateLimit}
 
 	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), anonymous(cfg, MainName), logger)
 	admin := opts.Admin
@@ -141,6 +146,9 @@ func (h *Herd) newNode(name string, db *Database, version, instructions string, 
 	})
 	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), Gate: gate.New(s), DB: db, fallback: fallback}
 	s.AddReceivingMiddleware(n.Gate.Middleware, h.countCalls, filterTools(n.Registry, fallback))
+	if h.rateLimit != nil {
+		s.AddReceivingMiddleware(rateLimit(h.rateLimit, n.Registry, fallback))
+	}
 	return n
 }
 

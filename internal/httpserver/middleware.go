@@ -18,6 +18,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/gate"
+	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/rpcmsg"
 	"github.com/pgherd/pgherd/internal/tools"
 )
@@ -105,7 +106,8 @@ type inspection struct {
 	gate        *gate.Gate // nil: no method is refused here
 	metadataURL string
 	limit       int64
-	stateful    bool // the endpoint keeps sessions (Mcp-Session-Id)
+	stateful    bool             // the endpoint keeps sessions (Mcp-Session-Id)
+	rateLimit   *ratelimit.Guard // nil: no rate limit here
 }
 
 // inspect checks a Streamable HTTP request before go-sdk does, so that every
@@ -125,7 +127,10 @@ type inspection struct {
 //   - when the caller is authenticated, a tools/call the caller may not make
 //     gets 403 insufficient_scope, as the MCP authorization spec asks (the
 //     MCP server refuses it again as a tool error, the only option over
-//     stdio and legacy SSE).
+//     stdio and legacy SSE);
+//   - tools/calls over the caller's rate limit get 429 with Retry-After (see
+//     [allowRate]); what passed is marked with [RateCheckedHeader] so the
+//     MCP layer does not count it again.
 //
 // The body is read up to limit bytes and restored, so the handler sees the
 // whole request and enforces its own size limit.
@@ -206,6 +211,15 @@ func inspect(in inspection, next http.Handler) http.Handler {
 				writeError(w, http.StatusForbidden, "insufficient_scope",
 					fmt.Sprintf("%s may not call %s; it needs one of the scopes: %s", prin.ID(), name, strings.Join(spec.Tags, ", ")))
 				return
+			}
+			// Rate limits before MCP: 429 with Retry-After. (Legacy SSE
+			// clients end their session on a failed POST: there the tool
+			// call itself is refused, with retry_after_ms.)
+			if in.rateLimit != nil {
+				if !allowRate(w, r, in.rateLimit, in.reg, prin, calledTools(buf)) {
+					return
+				}
+				r.Header.Set(RateCheckedHeader, "1")
 			}
 		}
 		next.ServeHTTP(w, r)

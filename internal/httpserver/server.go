@@ -15,6 +15,7 @@ import (
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/gate"
+	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
@@ -46,6 +47,9 @@ type Options struct {
 	Config    *config.Config
 	Main      *Mount
 	Endpoints []*Mount // endpoints served on their own path
+	// RateLimit refuses tools/calls over a tenant's rate limit with 429
+	// before they reach MCP (Streamable HTTP); nil limits nothing here.
+	RateLimit *ratelimit.Guard
 	// Ready checks every database (for /ready).
 	Ready   func(ctx context.Context) map[string]Status
 	Version string
@@ -158,8 +162,9 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		h = s.count(h)
 		if streamable {
 			h = inspect(inspection{reg: m.Registry, gate: m.Gate, metadataURL: metadataURL, limit: sc.MaxBodyBytes,
-				stateful: sc.SessionMode == config.Stateful}, h)
+				stateful: sc.SessionMode == config.Stateful, rateLimit: s.opts.RateLimit}, h)
 		}
+		h = stripRateChecked(h)
 		a := &authedHandler{inner: h}
 		a.set(m.Policy)
 		s.authed[m.Name] = append(s.authed[m.Name], a)
