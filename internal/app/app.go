@@ -57,8 +57,15 @@ type App struct {
 	rateLimit    *ratelimit.Guard
 
 	mu      sync.Mutex         // guards srv and closers
-	srv     *httpserver.Server // set by Serve
+	srv     *httpserver.Server // set by Serve: owns the listener
+	cur     *httpserver.Server // the generation serving requests (srv, or the last reload's)
 	closers map[string]func()  // per mount: the authenticator's Close (database_login pools, JWKS refresh)
+
+	// herd and cfg change on a generation reload: read them under mu
+	// ([App.current]) once Serve runs.
+	reloadMu sync.Mutex // one reload at a time
+	extend   func(*endpoint.Herd)
+	rlEvents ratelimit.Events
 
 	closeOnce sync.Once
 }
@@ -71,7 +78,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func())}
+	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func()),
+		extend: opts.Extend, rlEvents: opts.RateLimitEvents}
 	a.limiter, a.closeLimiter, err = newLimiter(ctx, cfg.Server.RateLimit, logger)
 	if err != nil {
 		return nil, err
@@ -140,7 +148,17 @@ func fallback(a *config.Auth) *auth.Principal {
 }
 
 // Herd returns the MCP servers (tests and stdio).
-func (a *App) Herd() *endpoint.Herd { return a.herd }
+func (a *App) Herd() *endpoint.Herd {
+	_, h := a.current()
+	return h
+}
+
+// current returns the configuration and MCP servers in effect.
+func (a *App) current() (*config.Config, *endpoint.Herd) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg, a.herd
+}
 
 // Close closes every database and authenticator. Safe to call twice.
 func (a *App) Close() {
@@ -148,11 +166,12 @@ func (a *App) Close() {
 		a.mu.Lock()
 		closers := a.closers
 		a.closers = nil
+		herd := a.herd
 		a.mu.Unlock()
 		for _, c := range closers {
 			c()
 		}
-		a.herd.Close()
+		herd.Close()
 		a.closeLimiter()
 	})
 }
@@ -161,15 +180,16 @@ func (a *App) Close() {
 // over in/out until in reaches EOF or ctx ends. Nothing but JSON-RPC is
 // written to out.
 func (a *App) RunStdio(ctx context.Context, name string, in io.ReadCloser, out io.WriteCloser) error {
+	_, herd := a.current()
 	var server *mcp.Server
-	for n := range a.herd.Nodes() {
+	for n := range herd.Nodes() {
 		if n.Name == name {
 			server = n.Server
 		}
 	}
 	if server == nil {
 		var names []string
-		for n := range a.herd.Nodes() {
+		for n := range herd.Nodes() {
 			names = append(names, n.Name)
 		}
 		return fmt.Errorf("no endpoint %q is served on its own; choose one of: %s (composed databases are in main)", name, strings.Join(names, ", "))
@@ -203,7 +223,7 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	a.mu.Lock()
-	a.srv = srv
+	a.srv, a.cur = srv, srv
 	a.mu.Unlock()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
@@ -215,8 +235,13 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	}
 
-	grace := a.cfg.Server.ShutdownTimeout.D()
-	a.logger.Info("shutting down", "grace_period", grace, "in_flight", a.herd.InFlight())
+	a.reloadMu.Lock() // no generation swap during shutdown
+	defer a.reloadMu.Unlock()
+	a.mu.Lock()
+	cfg, herd, cur := a.cfg, a.herd, a.cur
+	a.mu.Unlock()
+	grace := cfg.Server.ShutdownTimeout.D()
+	a.logger.Info("shutting down", "grace_period", grace, "in_flight", herd.InFlight())
 	sctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), grace, errors.New("shutdown grace period over"))
 	defer cancel()
 
@@ -226,10 +251,10 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	// long-lived event streams http.Server.Shutdown would wait for.
 	// In stateful mode a call's response travels on its POST, which ends
 	// only after the response is written: wait for those too.
-	if err := errors.Join(a.herd.Wait(sctx), srv.WaitExchanges(sctx)); err != nil {
-		a.logger.Warn("calls still running at the end of the grace period", "in_flight", a.herd.InFlight(), "cause", context.Cause(sctx))
+	if err := errors.Join(herd.Wait(sctx), srv.WaitExchanges(sctx), cur.WaitExchanges(sctx)); err != nil {
+		a.logger.Warn("calls still running at the end of the grace period", "in_flight", herd.InFlight(), "cause", context.Cause(sctx))
 	}
-	a.herd.CloseSessions()
+	herd.CloseSessions()
 	err = <-shut
 	<-serveErr
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -247,6 +272,20 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 			cfg.SetBoundPort(tcp.Port)
 		}
 	}
+	closers := make(map[string]func())
+	srv, err := a.buildServer(cfg, a.herd, a.rateLimit, closers)
+	a.mu.Lock()
+	for name, c := range closers {
+		a.track(name, c)
+	}
+	a.mu.Unlock()
+	return srv, err
+}
+
+// buildServer builds the HTTP side of one generation: cfg served by herd,
+// rate limits by guard. The authenticators' Close functions go into closers,
+// by mount name (also when it fails: the caller closes them).
+func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *ratelimit.Guard, closers map[string]func()) (*httpserver.Server, error) {
 	mount := func(n *endpoint.Node) (*httpserver.Mount, error) {
 		ac := cfg.EffectiveAuth(n.Name)
 		m := &httpserver.Mount{Name: n.Name, Server: n.Server, Registry: n.Registry, Gate: n.Gate}
@@ -257,9 +296,9 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.mu.Lock()
-		a.track(n.Name, closer)
-		a.mu.Unlock()
+		if closer != nil {
+			closers[n.Name] = closer
+		}
 		if ac != nil {
 			m.AuthServers = ac.AuthorizationServers
 		}
@@ -271,12 +310,12 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		Version:   a.version,
 		Started:   a.started,
 		Logger:    a.logger,
-		RateLimit: a.rateLimit,
+		RateLimit: guard,
 		Ready: func(ctx context.Context) map[string]httpserver.Status {
 			out := make(map[string]httpserver.Status)
 			var mu sync.Mutex
 			var wg sync.WaitGroup
-			for name, db := range a.herd.Databases {
+			for name, db := range herd.Databases {
 				wg.Go(func() {
 					st := db.Check(ctx)
 					mu.Lock()
@@ -289,10 +328,10 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		},
 	}
 	var err error
-	if opts.Main, err = mount(a.herd.Main); err != nil {
+	if opts.Main, err = mount(herd.Main); err != nil {
 		return nil, err
 	}
-	for _, n := range a.herd.Endpoints {
+	for _, n := range herd.Endpoints {
 		m, err := mount(n)
 		if err != nil {
 			return nil, err
@@ -310,7 +349,7 @@ func (a *App) policy(cfg *config.Config, name string) (*auth.Policy, func(), err
 	if ac == nil {
 		return p, nil, nil
 	}
-	authn, err := auth.New(ac, a.authOptions())
+	authn, err := auth.New(ac, a.authOptions(cfg))
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoint %s: %w", name, err)
 	}
@@ -337,15 +376,24 @@ func (a *App) policy(cfg *config.Config, name string) (*auth.Policy, func(), err
 // address — needs a restart: Reload reports such differences as an error and
 // changes nothing when it finds any. It is safe to call while serving.
 func (a *App) Reload(next *config.Config) error {
-	if next.Server.Port == 0 && a.cfg.Server.Port != 0 {
-		next.SetBoundPort(a.cfg.Server.Port) // "any free port" means the one bound
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	a.mu.Lock()
+	cur, herd, srv := a.cfg, a.herd, a.cur
+	a.mu.Unlock()
+	if next.Server.Port == 0 && cur.Server.Port != 0 {
+		next.SetBoundPort(cur.Server.Port) // "any free port" means the one bound
 	}
-	if diff := restartNeeded(a.cfg, next); len(diff) > 0 {
+	if diff := restartOnly(cur, next); len(diff) > 0 {
 		return fmt.Errorf("reload: these changes need a restart: %s", strings.Join(diff, ", "))
 	}
-	a.mu.Lock()
-	srv := a.srv
-	a.mu.Unlock()
+	if diff := restartNeeded(cur, next); len(diff) > 0 {
+		if cur.Server.SessionMode == config.Stateful {
+			return fmt.Errorf("reload: in stateful mode these changes need a restart (a new generation of MCP servers would drop every session): %s",
+				strings.Join(diff, ", "))
+		}
+		return a.reloadGeneration(next, diff)
+	}
 	if srv == nil {
 		return errors.New("reload: the HTTP server is not running")
 	}
@@ -354,7 +402,7 @@ func (a *App) Reload(next *config.Config) error {
 		closer func()
 	}
 	names := []string{endpoint.MainName}
-	for _, n := range a.herd.Endpoints {
+	for _, n := range herd.Endpoints {
 		names = append(names, n.Name)
 	}
 	// Build every policy first: a bad one leaves the old ones in place.
@@ -433,8 +481,7 @@ func restartNeeded(cur, next *config.Config) []string {
 	return diff
 }
 
-func (a *App) authOptions() auth.Options {
-	cfg := a.cfg
+func (a *App) authOptions(cfg *config.Config) auth.Options {
 	return auth.Options{
 		Audience: cfg.EndpointURL,
 		DatabaseURI: func(name string) string {

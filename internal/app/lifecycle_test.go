@@ -147,12 +147,12 @@ endpoints:
 	cs := s.connect(t, "/shop/mcp", streamable, bearer(bob))
 	callOK(t, cs, "shop_execute_sql", map[string]any{"sql": "SELECT 1"})
 
-	moved, err := config.Parse([]byte(strings.Replace(yaml(both), "shop:", "store:", 1)), mapEnv(env))
+	moved, err := config.Parse([]byte(strings.Replace(yaml(both), "server: {port: 0}", "server: {port: 0, session_mode: stateful}", 1)), mapEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.App.Reload(moved); err == nil || !strings.Contains(err.Error(), "endpoints.s") {
-		t.Errorf("Reload with renamed endpoint = %v, want a restart-needed error naming it", err)
+	if err := s.App.Reload(moved); err == nil || !strings.Contains(err.Error(), "server.session_mode") {
+		t.Errorf("Reload with another session mode = %v, want a restart-needed error naming server.session_mode", err)
 	}
 	if _, err := s.tryConnect("/shop/mcp", streamable, bearer(alice), ""); err == nil {
 		t.Errorf("refused reload still changed the keys: alice is accepted again")

@@ -70,6 +70,9 @@ type Server struct {
 	exchanges Counter
 	// events keeps the streams of stateful sessions for resumption.
 	events *mcp.MemoryEventStore
+	// current is the generation serving requests on this server's
+	// listener: the server itself, or what [Server.Adopt] installed.
+	current atomic.Pointer[Server]
 	// authed holds, per mount name, the handlers behind authentication, so
 	// SetPolicy can swap the policy in front of them (configuration reload).
 	authed map[string][]*authedHandler
@@ -131,8 +134,9 @@ func New(opts Options) (*Server, error) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s; MCP endpoints are listed by GET /ready", r.URL.Path))
 	})
 	s.handler = withRequestID(s.logger, mux)
+	s.current.Store(s)
 	s.http = &http.Server{
-		Handler:           s.handler,
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.current.Load().handler.ServeHTTP(w, r) }),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -278,7 +282,24 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Drain makes /ready answer 503 so load balancers stop sending traffic.
-func (s *Server) Drain() { s.draining.Store(true) }
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	if cur := s.current.Load(); cur != s {
+		cur.draining.Store(true)
+	}
+}
+
+// Adopt makes next, built by [New] and never served itself, answer every
+// request that arrives on s's listener from now on (a configuration
+// reload: the next generation of handlers). Requests in progress finish on
+// the generation they started on; [Server.WaitExchanges] of that
+// generation tells when. It is safe to call while serving.
+func (s *Server) Adopt(next *Server) {
+	if s.draining.Load() {
+		next.draining.Store(true)
+	}
+	s.current.Store(next)
+}
 
 // Shutdown stops accepting connections and waits, until ctx ends, for active
 // requests to finish. Event streams (stateful GET streams, legacy SSE) stay
