@@ -94,11 +94,20 @@ func newLogger(c config.Log) *slog.Logger {
 	default:
 		level.Set(slog.LevelInfo)
 	}
-	opts := &slog.HandlerOptions{Level: &level}
+	opts := &slog.HandlerOptions{Level: &level, ReplaceAttr: readableDuration}
 	if strings.ToLower(c.Format) == "text" {
 		return slog.New(slog.NewTextHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// readableDuration writes durations as "1.5ms" or "30s": slog's JSON
+// handler would write nanoseconds, which nobody reads.
+func readableDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // tuneGC raises GOGC for a server process: the MCP SDK's per-call cost is

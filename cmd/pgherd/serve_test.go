@@ -221,7 +221,8 @@ func TestServeGracefulSIGTERM(t *testing.T) {
 	if code := s.exitCode(); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
-	for _, want := range []string{`"msg":"shutting down"`, `"in_flight":1`, `"msg":"http stopped"`} {
+	// grace_period: durations in JSON logs read as in the config ("20s"), not nanoseconds.
+	for _, want := range []string{`"msg":"shutting down"`, `"grace_period":"20s"`, `"in_flight":1`, `"msg":"http stopped"`} {
 		if !strings.Contains(s.stderr.String(), want) {
 			t.Errorf("stderr has no %s", want)
 		}

@@ -131,7 +131,16 @@ func TestMainTools(t *testing.T) {
 	if !strings.Contains(uri, "REDACTED") || strings.Contains(uri, s.Config.Endpoints["app2"].DatabaseURI.Reveal()) {
 		t.Errorf("database_uri %q is not redacted", uri)
 	}
+	// The config's own keys and durations as written in a config file.
+	limits, _ := cfg["limits"].(map[string]any)
+	pool, _ := cfg["pool"].(map[string]any)
+	if limits["statement_timeout"] != "30s" || limits["max_rows"] == nil || pool["acquire_timeout"] != "5s" || pool["max_conns"] == nil {
+		t.Errorf("get_sub_server_config limits %v pool %v, want snake_case keys and durations like 30s", limits, pool)
+	}
 	raw, _ := json.Marshal(cfg)
+	if strings.Contains(string(raw), "StatementTimeout") || strings.Contains(string(raw), "MaxConns") {
+		t.Errorf("get_sub_server_config shows Go field names: %s", raw)
+	}
 	if pw := passwordOf(s.Config.Endpoints["app2"].DatabaseURI.Reveal()); pw == "" || strings.Contains(string(raw), pw) {
 		t.Errorf("get_sub_server_config leaks the password: %s", raw)
 	}

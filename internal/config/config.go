@@ -151,32 +151,32 @@ type Tenant struct {
 
 // Pool configures an endpoint's connection pool.
 type Pool struct {
-	MaxConns        int32    `yaml:"max_conns"`          // default 10, at most 1000
-	MinConns        int32    `yaml:"min_conns"`          // default 0, at most max_conns
-	AcquireTimeout  Duration `yaml:"acquire_timeout"`    // default 5s
-	MaxConnLifetime Duration `yaml:"max_conn_lifetime"`  // default 1h
-	MaxConnIdleTime Duration `yaml:"max_conn_idle_time"` // default 10m
+	MaxConns        int32    `yaml:"max_conns" json:"max_conns"`                   // default 10, at most 1000
+	MinConns        int32    `yaml:"min_conns" json:"min_conns"`                   // default 0, at most max_conns
+	AcquireTimeout  Duration `yaml:"acquire_timeout" json:"acquire_timeout"`       // default 5s
+	MaxConnLifetime Duration `yaml:"max_conn_lifetime" json:"max_conn_lifetime"`   // default 1h
+	MaxConnIdleTime Duration `yaml:"max_conn_idle_time" json:"max_conn_idle_time"` // default 10m
 }
 
 // Limits bound what one call may cost.
 type Limits struct {
-	StatementTimeout         Duration `yaml:"statement_timeout"`                   // default 30s, at most 24h
-	LockTimeout              Duration `yaml:"lock_timeout"`                        // default 5s
-	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_session_timeout"` // default 60s
-	MaxRows                  int      `yaml:"max_rows"`                            // default 1000, at most 1,000,000
-	MaxResultBytes           int64    `yaml:"max_result_bytes"`                    // default 4 MiB, 1 KiB to 1 GiB
+	StatementTimeout         Duration `yaml:"statement_timeout" json:"statement_timeout"`                                     // default 30s, at most 24h
+	LockTimeout              Duration `yaml:"lock_timeout" json:"lock_timeout"`                                               // default 5s
+	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_session_timeout" json:"idle_in_transaction_session_timeout"` // default 60s
+	MaxRows                  int      `yaml:"max_rows" json:"max_rows"`                                                       // default 1000, at most 1,000,000
+	MaxResultBytes           int64    `yaml:"max_result_bytes" json:"max_result_bytes"`                                       // default 4 MiB, 1 KiB to 1 GiB
 	// MaxConcurrentCalls bounds the database calls one tenant runs at once
 	// on one pool, so a busy tenant cannot hold every connection of a shared
 	// pool; default: the pool's max_conns.
-	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
+	MaxConcurrentCalls int `yaml:"max_concurrent_calls" json:"max_concurrent_calls"`
 	// Rate is the tool calls per second one tenant may make on this
 	// endpoint (a token bucket); default server.rate_limit.rate. Written as
 	// 0 it means no limit here, whatever the server default.
-	Rate float64 `yaml:"rate"`
+	Rate float64 `yaml:"rate" json:"rate"`
 	// Burst is how many calls a tenant may make at once above Rate; default
 	// server.rate_limit.burst when Rate is inherited, else Rate rounded up
 	// (at least 1).
-	Burst int `yaml:"burst,omitempty"`
+	Burst int `yaml:"burst,omitempty" json:"burst,omitempty"`
 }
 
 // AuthMode names how requests are authenticated.

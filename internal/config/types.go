@@ -43,6 +43,24 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
+// MarshalJSON writes the duration as the string a config file has ("30s"),
+// not as nanoseconds.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a duration string ("30s").
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string like 30s, 5m or 1h, got %s", b)
+	}
+	v, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration; write it like 30s, 5m or 1h", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
 // Secret is a string that never prints: String, LogValue and MarshalYAML
 // redact it. Reveal returns the value for the one place that needs it.
 type Secret string
