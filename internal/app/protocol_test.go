@@ -380,3 +380,28 @@ func lineWith(block, prefix string) string {
 	}
 	return ""
 }
+
+// TestObjectDetailsReadable: get_object_details's text is readable text
+// (no JSON braces, no \u003e for >), and the usage counters that change with
+// every query come only when asked for.
+func TestObjectDetailsReadable(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `CREATE TABLE orders (id int PRIMARY KEY, amount numeric CHECK (amount > 0), note text);
+CREATE INDEX orders_big ON orders (amount) WHERE amount >= 100;
+INSERT INTO orders VALUES (1, 5, 'x'); ANALYZE orders;`)
+	s := start(t, "server: {port: 0}\nendpoints:\n  shop: {database_uri: \"${URI}\", access_mode: user_ro}\n", map[string]string{"URI": db.URI})
+	cs := s.connect(t, "/shop/mcp", streamable, nil)
+	res := call(t, cs, "shop_get_object_details", map[string]any{"object_name": "orders"})
+	txt := text(res)
+	if res.IsError || strings.Contains(txt, `\u003e`) || strings.Contains(txt, "{") || !strings.Contains(txt, "amount > (0)::numeric") || !strings.Contains(txt, "WHERE (amount >= (100)::numeric)") {
+		t.Errorf("get_object_details text is not readable:\n%s", txt)
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	if strings.Contains(string(raw), `"stats"`) || strings.Contains(string(raw), `"scans"`) || strings.Contains(txt, "seq_scans") {
+		t.Errorf("usage counters returned without include_stats:\n%s", raw)
+	}
+	with := callOK(t, cs, "shop_get_object_details", map[string]any{"object_name": "orders", "include_stats": true})
+	if _, ok := with["stats"]; !ok {
+		t.Errorf("include_stats: no stats in %v", with)
+	}
+}

@@ -26,6 +26,8 @@ type ObjectDetailsArgs struct {
 	SchemaName string `json:"schema_name,omitempty" jsonschema:"schema of the object; default public (user modes: only public)"`
 	ObjectName string `json:"object_name" jsonschema:"name of the object, as list_objects shows it"`
 	ObjectType string `json:"object_type,omitempty" jsonschema:"kind of object, to disambiguate; empty finds any kind"`
+	// IncludeStats asks for the usage counters, left out by default.
+	IncludeStats bool `json:"include_stats,omitempty" jsonschema:"also return usage counters, which change with every query: table scans, tuples inserted/updated/deleted, live and dead tuples, vacuum and analyze times, index scans"`
 }
 
 // SchemaList is list_schemas's output.
@@ -95,7 +97,10 @@ func (d *dbtools) registerSchema(t *tools.Target) {
 		if d.opts.Mode.PublicOnly() {
 			publicOnly(out)
 		}
-		return nil, out, nil // the SDK renders the structured details as the text content
+		if !in.IncludeStats {
+			dropCounters(out)
+		}
+		return textResult(detailsText(out)), out, nil
 	})
 
 	if !d.opts.Mode.Admin() {
