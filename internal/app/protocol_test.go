@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/pgherd/pgherd/internal/pgtest"
 )
 
@@ -403,5 +405,43 @@ INSERT INTO orders VALUES (1, 5, 'x'); ANALYZE orders;`)
 	with := callOK(t, cs, "shop_get_object_details", map[string]any{"object_name": "orders", "include_stats": true})
 	if _, ok := with["stats"]; !ok {
 		t.Errorf("include_stats: no stats in %v", with)
+	}
+}
+
+// TestUndefinedNamesSuggest: "relation does not exist" (42P01) and "column
+// does not exist" (42703) name the nearest tables and columns the caller
+// may read, and nothing of a schema the mode cannot read.
+func TestUndefinedNamesSuggest(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `CREATE TABLE orders (id int PRIMARY KEY, amount numeric, customer_name text);
+CREATE TABLE order_items (order_id int, qty int);
+CREATE SCHEMA secret; CREATE TABLE secret.orderz (id int);`)
+	s := start(t, "server: {port: 0}\nendpoints:\n  u: {database_uri: \"${URI}\", access_mode: user_ro}\n  a: {database_uri: \"${URI}\", access_mode: admin_ro}\n",
+		map[string]string{"URI": db.URI})
+	u := s.connect(t, "/u/mcp", streamable, nil)
+	a := s.connect(t, "/a/mcp", streamable, nil)
+	for _, c := range []struct {
+		cs        *mcp.ClientSession
+		tool, sql string
+		want      []string
+		not       []string
+	}{
+		{u, "u_execute_sql", "SELECT * FROM ordrs", []string{"42P01", "did you mean orders"}, []string{"secret"}},
+		{a, "a_execute_sql", "SELECT * FROM ordrs", []string{"42P01", "orders", "secret.orderz"}, nil},
+		{u, "u_execute_sql", "SELECT amout FROM orders", []string{"42703", "did you mean amount (orders)"}, nil},
+		{u, "u_execute_sql", "SELECT o.custmer_name FROM orders o", []string{"42703", "customer_name (orders)"}, nil},
+		{u, "u_explain_query", "SELECT * FROM order_itemz", []string{"42P01", "order_items"}, []string{"secret"}},
+	} {
+		msg := callErr(t, c.cs, c.tool, map[string]any{"sql": c.sql})
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s(%s): %q lacks %q", c.tool, c.sql, msg, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(msg, n) {
+				t.Errorf("%s(%s): %q mentions %q, which this mode cannot read", c.tool, c.sql, msg, n)
+			}
+		}
 	}
 }

@@ -25,7 +25,7 @@ func describeErr(err error) error {
 		return err
 	}
 	if pe, ok := pg.AsError(err); ok {
-		return sqlError{pe}
+		return sqlError{pe: pe}
 	}
 	return err
 }
@@ -33,7 +33,10 @@ func describeErr(err error) error {
 // sqlError renders a PostgreSQL error for an agent: message, SQLSTATE,
 // detail, hint and position, each on its own line. It unwraps to the
 // *pg.Error so logs keep the SQLSTATE.
-type sqlError struct{ pe *pg.Error }
+type sqlError struct {
+	pe      *pg.Error
+	suggest string // nearest names, for 42P01 and 42703
+}
 
 func (e sqlError) Error() string {
 	var b strings.Builder
@@ -46,6 +49,9 @@ func (e sqlError) Error() string {
 	}
 	if e.pe.Position > 0 {
 		fmt.Fprintf(&b, "\nPOSITION: %d", e.pe.Position)
+	}
+	if e.suggest != "" {
+		fmt.Fprintf(&b, "\nSUGGESTION: %s", e.suggest)
 	}
 	return b.String()
 }

@@ -110,7 +110,7 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 		return out.decode(res)
 	})
 	if err != nil {
-		return nil, nil, describeErr(err)
+		return nil, nil, d.withSuggestions(ctx, req, describeErr(err))
 	}
 	tree := renderPlan(out.Plan)
 	for i := range out.HypotheticalIdx {

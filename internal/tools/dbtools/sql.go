@@ -73,7 +73,7 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 		res, err = h.Pool.Run(ctx, opts, call)
 	}
 	if err != nil {
-		return nil, nil, describeErr(err)
+		return nil, nil, d.withSuggestions(ctx, req, describeErr(err))
 	}
 	return textResult(res.Text()), res, nil
 }
