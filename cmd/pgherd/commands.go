@@ -198,7 +198,8 @@ Logs go to stderr; stdout carries nothing but JSON-RPC.`,
 				if cfg, err = config.ForDatabase(url, m); err != nil {
 					return err
 				}
-				name = config.DefaultEndpoint
+				name = cfg.Names()[0] // named after the database
+
 			default:
 				var err error
 				if cfg, err = loadConfig(path); err != nil {
@@ -244,8 +245,13 @@ everything and removes the cluster. --database-url uses an existing server inste
 			}
 			tuneGC()
 			logger := newLogger(config.Log{Level: "info", Format: "text"})
-			ctx, stop := signalContext()
+			// SIGHUP too: closing the terminal must not leave the cluster
+			// behind.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
+			if exe, err := os.Executable(); err == nil {
+				opts.Command = exe
+			}
 			opts.Version = buildVersion()
 			opts.Logger = logger
 			opts.Out = cmd.OutOrStdout()

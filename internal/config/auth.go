@@ -33,7 +33,13 @@ func (v *validator) auth(path string, a *Auth, endpoint string) {
 	s := &v.c.Server
 	served := endpoint == "" || v.c.Endpoints[endpoint].Served()
 	if a.Mode == AuthNone && s.Transport == TransportHTTP && !isLoopback(s.Host) && checkHost(s.Host) == "" && served {
-		v.add(path+".mode", "listen %s needs auth: set %s.mode or bind 127.0.0.1", v.c.Listen(), path)
+		// Said at the key the user wrote (server.host), naming the host
+		// only: the port may be the one that failed to parse.
+		where := "server.host"
+		if endpoint != "" {
+			where = path + ".mode"
+		}
+		v.add(where, "listening on %s needs auth: set %s.mode (api_key, jwt or database_login) or bind 127.0.0.1", s.Host, path)
 	}
 
 	unused := func(key string, present bool, mode AuthMode) {

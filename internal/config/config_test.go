@@ -120,14 +120,30 @@ func TestPortZeroAndSetBoundPort(t *testing.T) {
 	}
 }
 
+func TestNameFor(t *testing.T) {
+	for uri, want := range map[string]string{
+		"postgres://u:pw@localhost/shop":                "shop",
+		"postgres://u@localhost/Sales-2024?sslmode=off": "sales-2024",
+		"postgres://localhost/my.db":                    "my_db",
+		"postgres://localhost/":                         DefaultEndpoint,
+		"postgres://localhost?dbname=crm":               "crm",
+		"postgres://localhost/2024":                     DefaultEndpoint, // must start with a letter
+		"host=localhost dbname=orders":                  "orders", "host=localhost": DefaultEndpoint,
+	} {
+		if got := NameFor(uri); got != want {
+			t.Errorf("NameFor(%q) = %q, want %q", uri, got, want)
+		}
+	}
+}
+
 func TestForDatabase(t *testing.T) {
 	c, err := ForDatabase("postgres://u:pw@localhost/app", access.AdminRO)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := c.Endpoints[DefaultEndpoint]
-	if len(c.Endpoints) != 1 || e == nil || e.Name != "db" {
-		t.Fatalf("endpoints %v, want only db", c.Names())
+	e := c.Endpoints["app"]
+	if len(c.Endpoints) != 1 || e == nil || e.Name != "app" {
+		t.Fatalf("endpoints %v, want only app (named after the database)", c.Names())
 	}
 	if e.ToolPrefix() != "" || e.AccessMode != access.AdminRO || !e.Served() || c.Server.Transport != TransportStdio {
 		t.Errorf("prefix %q mode %q served %v transport %q", e.ToolPrefix(), e.AccessMode, e.Served(), c.Server.Transport)
@@ -137,8 +153,8 @@ func TestForDatabase(t *testing.T) {
 	}
 
 	_, err = ForDatabase("mysql://u:pw@localhost/app", "superuser")
-	want := `endpoints.db.access_mode: "superuser" is not one of user_ro, user_rw, admin_ro, admin_rw` + "\n" +
-		"endpoints.db.database_uri: scheme mysql:// is not postgres:// or postgresql://; " + uriHint
+	want := `endpoints.app.access_mode: "superuser" is not one of user_ro, user_rw, admin_ro, admin_rw` + "\n" +
+		"endpoints.app.database_uri: scheme mysql:// is not postgres:// or postgresql://; " + uriHint
 	var errs Errors
 	if !errors.As(err, &errs) || err.Error() != want {
 		t.Errorf("ForDatabase(bad) error:\n%v\nwant:\n%s", err, want)

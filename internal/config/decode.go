@@ -31,6 +31,9 @@ func parseYAML(data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
+		if p := indentProblem(data); p != "" {
+			return nil, fmt.Errorf("the file is not valid YAML: %s", p)
+		}
 		return nil, fmt.Errorf("the file is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	var extra yaml.Node

@@ -226,7 +226,7 @@ func TestEnvOverrideErrors(t *testing.T) {
 			name: "a public host from the environment needs auth",
 			file: "endpoints: {app1: {database_uri: 'postgres://a@localhost/a'}}",
 			env:  map[string]string{"HTTP_HOST": "0.0.0.0", "HTTP_PORT": "8080"},
-			want: "auth.mode: listen 0.0.0.0:8080 needs auth: set auth.mode or bind 127.0.0.1",
+			want: "env HTTP_HOST: listening on 0.0.0.0 needs auth: set auth.mode (api_key, jwt or database_login) or bind 127.0.0.1",
 		},
 	}
 	for _, tt := range tests {

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/pgherd/pgherd/internal/access"
 )
@@ -95,16 +97,17 @@ func (c *Config) resolveFiles(dir string) {
 
 // ForDatabase returns the configuration of the stdio quick form
 // (pgherd stdio --database-url URL --access-mode MODE): one endpoint named
-// [DefaultEndpoint] ("db"), served on its own, with no tool prefix, transport
-// stdio, everything else default. It goes through [Config.Finish], so a bad
-// URI or mode comes back as [Errors] (located at endpoints.db.database_uri and
-// endpoints.db.access_mode).
+// after the database ([NameFor]), served on its own, with no tool prefix,
+// transport stdio, everything else default. It goes through
+// [Config.Finish], so a bad URI or mode comes back as [Errors] (located at
+// endpoints.NAME.database_uri and endpoints.NAME.access_mode).
 func ForDatabase(uri string, mode access.Mode) (*Config, error) {
 	noPrefix := ""
+	name := NameFor(uri)
 	c := &Config{
 		Server: Server{Transport: TransportStdio},
-		Endpoints: map[string]*Endpoint{DefaultEndpoint: {
-			Name:        DefaultEndpoint,
+		Endpoints: map[string]*Endpoint{name: {
+			Name:        name,
 			DatabaseURI: Secret(uri),
 			AccessMode:  mode,
 			Prefix:      &noPrefix,
@@ -114,6 +117,44 @@ func ForDatabase(uri string, mode access.Mode) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// NameFor returns the endpoint name for a database URI: the database's
+// name, lowercased, with characters an endpoint name cannot have replaced
+// by "_" ("Sales-2024" → "sales-2024", "my.db" → "my_db"), or
+// [DefaultEndpoint] when the URI names no database or the name cannot be
+// made valid. Clients show it (server name, instructions).
+func NameFor(uri string) string {
+	var db string
+	if u, err := url.Parse(uri); err == nil && u.Scheme != "" {
+		db = strings.TrimPrefix(u.Path, "/")
+		if db == "" {
+			db = u.Query().Get("dbname")
+		}
+	} else {
+		for _, f := range strings.Fields(uri) { // keyword/value form
+			if v, ok := strings.CutPrefix(f, "dbname="); ok {
+				db = strings.Trim(v, "'")
+			}
+		}
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(db) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	name := b.String()
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	if !endpointName.MatchString(name) {
+		return DefaultEndpoint
+	}
+	return name
 }
 
 // Finish makes a Config built in code (or by [ForDatabase]) ready for use,

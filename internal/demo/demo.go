@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/app"
 	"github.com/pgherd/pgherd/internal/config"
 )
@@ -32,6 +33,9 @@ type Options struct {
 	// Out receives the endpoint list and client configuration; nil
 	// discards them.
 	Out io.Writer
+	// Command is how the printed stdio connection lines run pgherd (the CLI
+	// passes its own path); empty means "pgherd".
+	Command string
 	// OnReady, if set, is called once with the base URL
 	// (http://127.0.0.1:PORT) when the listener is bound and the demo is
 	// about to serve; requests made from then on are answered. It must not
@@ -109,7 +113,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return fmt.Errorf("demo: %w", err)
 	}
 	base := "http://" + l.Addr().String()
-	if err := writeWelcome(out, base, srv.where(), dbs); err != nil {
+	command := opts.Command
+	if command == "" {
+		command = "pgherd"
+	}
+	if err := writeWelcome(out, base, srv.where(), dbs, uris, command); err != nil {
 		l.Close()
 		return fmt.Errorf("demo: printing the endpoints: %w", err)
 	}
@@ -130,6 +138,17 @@ func portError(port int, err error) error {
 // envName is the variable carrying an endpoint's URI: app1 → APP1_URI.
 func envName(endpoint string) string { return strings.ToUpper(endpoint) + "_URI" }
 
+// description describes a demo database to the agents of an endpoint in
+// mode: the analytics schema only where the mode can read it (the
+// instructions of a user mode name nothing it cannot see).
+func description(m access.Mode) string {
+	s := "demo shop database (" + m.String() + "): customers, products, orders, order_items, order_totals"
+	if !m.PublicOnly() {
+		s += "; analytics schema (daily_sales, top_products)"
+	}
+	return s
+}
+
 // configYAML is the demo's configuration: the design document's four
 // endpoints, each on its own path with its own login role.
 func configYAML(dbs []*database, port int) string {
@@ -140,7 +159,7 @@ func configYAML(dbs []*database, port int) string {
 		fmt.Fprintf(&b, "    database_uri: ${%s}\n", envName(d.Endpoint))
 		fmt.Fprintf(&b, "    access_mode: %s\n", d.Mode)
 		b.WriteString("    endpoint: true\n")
-		fmt.Fprintf(&b, "    description: %s\n", strconv.Quote("demo shop database ("+d.Mode.String()+"): customers, products, orders, order_items, order_totals; analytics schema"))
+		fmt.Fprintf(&b, "    description: %s\n", strconv.Quote(description(d.Mode)))
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -230,8 +231,39 @@ func TestRun(t *testing.T) {
 			t.Errorf("the banner lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "postgres://") {
-		t.Errorf("the banner shows a connection URI:\n%s", out)
+	// psql and stdio lines with each endpoint's own login role (never the
+	// superuser), which work as printed.
+	for i, mode := range []string{"user_ro", "user_rw", "admin_ro", "admin_rw"} {
+		name := fmt.Sprintf("app%d", i+1)
+		m := regexp.MustCompile(`psql '(postgres://` + name + `_` + mode + `:[^']+)'`).FindStringSubmatch(out)
+		if m == nil {
+			t.Errorf("the banner has no psql line for %s as %s_%s:\n%s", name, name, mode, out)
+			continue
+		}
+		if !strings.Contains(out, "stdio --database-url '"+m[1]+"' --access-mode "+mode) {
+			t.Errorf("the banner has no stdio line for %s:\n%s", name, out)
+		}
+		conn, err := pgx.Connect(context.Background(), m[1])
+		if err != nil {
+			t.Errorf("connecting with the printed psql URI of %s: %v", name, err)
+			continue
+		}
+		var who string
+		conn.QueryRow(context.Background(), "SELECT current_user").Scan(&who)
+		conn.Close(context.Background())
+		if who != name+"_"+mode {
+			t.Errorf("the printed URI of %s logs in as %q", name, who)
+		}
+	}
+	if regexp.MustCompile(`postgres://postgres[:@]`).MatchString(out) {
+		t.Errorf("the banner shows the superuser's URI:\n%s", out)
+	}
+	// A user mode's instructions name no schema it cannot read.
+	if ins := sessions["/app1/mcp"].InitializeResult().Instructions; strings.Contains(ins, "analytics") {
+		t.Errorf("app1 (user_ro) instructions mention the analytics schema: %s", ins)
+	}
+	if ins := sessions["/app3/mcp"].InitializeResult().Instructions; !strings.Contains(ins, "analytics") {
+		t.Errorf("app3 (admin_ro) instructions do not mention the analytics schema: %s", ins)
 	}
 
 	if err := demo.stop(t); err != nil {

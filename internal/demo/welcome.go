@@ -22,10 +22,13 @@ func endpoints(base string, dbs []*database) []endpoint {
 	return eps
 }
 
-// writeWelcome prints where the demo runs, its endpoints and client
-// configuration to paste. It prints no credentials: the endpoints need none
-// on 127.0.0.1, and the database passwords stay inside the process.
-func writeWelcome(w io.Writer, base, where string, dbs []*database) error {
+// writeWelcome prints where the demo runs, its endpoints, client
+// configuration to paste, and for each database a psql connection string
+// and the stdio form of pgherd (command runs pgherd) with the endpoint's own
+// least-privilege login: uris maps an endpoint's env name to its URI. Those
+// passwords are this run's, random, for a database on 127.0.0.1 that is
+// removed when the demo stops; the HTTP endpoints need none.
+func writeWelcome(w io.Writer, base, where string, dbs []*database, uris map[string]string, command string) error {
 	eps := endpoints(base, dbs)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "pgherd demo: %s\n\n", where)
@@ -54,9 +57,25 @@ func writeWelcome(w io.Writer, base, where string, dbs []*database) error {
 	for _, e := range eps {
 		fmt.Fprintf(&b, "  claude mcp add --transport http %s %s\n", serverName(e), e.url)
 	}
-	b.WriteString("\nPress Ctrl-C to stop; everything the demo created is removed.\n")
+	b.WriteString("\npsql, as each endpoint's own login role (passwords valid until the demo stops):\n")
+	for _, d := range dbs {
+		fmt.Fprintf(&b, "  psql %s\n", shellQuote(uris[envName(d.Endpoint)]))
+	}
+	b.WriteString("\nstdio (one database, no HTTP: Claude Desktop without mcp-remote, any stdio client):\n")
+	for _, d := range dbs {
+		fmt.Fprintf(&b, "  %s stdio --database-url %s --access-mode %s\n", shellQuote(command), shellQuote(uris[envName(d.Endpoint)]), d.Mode)
+	}
+	b.WriteString("\nPress Ctrl-C (or close the terminal) to stop; everything the demo created is removed.\n")
 	_, err = w.Write(b.Bytes())
 	return err
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func serverName(e endpoint) string { return "pgherd-" + e.name }

@@ -97,6 +97,11 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 			os.RemoveAll(dir)
 		}
 	}()
+	// The owner file tells a later Start whose cluster this is: once that
+	// process is gone, the directory is left over (see removeStale).
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", filepath.Join(dir, ownerFile), err)
+	}
 	if owner != nil {
 		if err := os.Chown(dir, owner.uid, owner.gid); err != nil {
 			return nil, fmt.Errorf("giving %s to user %s: %w", dir, owner.name, err)
@@ -410,10 +415,17 @@ func (c *Cluster) logTail() string {
 // dirPrefix names the temporary directories of clusters.
 const dirPrefix = "pgherd-pg-"
 
+// ownerFile, in a cluster directory, holds the process id of the process
+// that started the cluster.
+const ownerFile = "owner.pid"
+
 // removeStale deletes cluster directories left by processes that died
-// without calling Stop: their postmaster is gone (postmaster.pid names a
-// process that no longer exists), or they never got that far and are older
-// than an hour.
+// without calling Stop (a killed demo, a crashed test binary): the process
+// that started the cluster is gone, or its postmaster is. The postmaster
+// dies with its parent and removes postmaster.pid as it goes, so a missing
+// postmaster.pid alone proves nothing: a cluster being created has none
+// yet. A directory with neither file (from an older pgherd, whose initdb
+// may still be running) is stale after an hour.
 func removeStale(logger *slog.Logger) {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
 	for _, dir := range dirs {
@@ -421,9 +433,12 @@ func removeStale(logger *slog.Logger) {
 		if err != nil || !info.IsDir() {
 			continue
 		}
-		stale := false
-		if pid, ok := postmasterPID(filepath.Join(dir, "data", "postmaster.pid")); ok {
-			stale = syscall.Kill(pid, 0) == syscall.ESRCH
+		gone := func(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
+		var stale bool
+		if pid, ok := readPID(filepath.Join(dir, ownerFile)); ok {
+			stale = gone(pid)
+		} else if pid, ok := readPID(filepath.Join(dir, "data", "postmaster.pid")); ok {
+			stale = gone(pid)
 		} else {
 			stale = time.Since(info.ModTime()) > time.Hour
 		}
@@ -433,8 +448,9 @@ func removeStale(logger *slog.Logger) {
 	}
 }
 
-// postmasterPID reads the process id on the first line of postmaster.pid.
-func postmasterPID(pidfile string) (int, bool) {
+// readPID reads the process id on the first line of a pid file
+// (postmaster.pid, owner.pid).
+func readPID(pidfile string) (int, bool) {
 	data, err := os.ReadFile(pidfile)
 	if err != nil {
 		return 0, false
