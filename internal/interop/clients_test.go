@@ -56,6 +56,11 @@ func TestTypeScriptSDK(t *testing.T) {
 		res := client(t, "sdk.mjs", map[string]any{"transport": "stdio", "command": bin,
 			"args": []string{"stdio", "--database-url", uri, "--access-mode", "user_ro"}, "tool": "execute_sql"})
 		checkSDK(t, res, "execute_sql")
+		// The quick form's endpoint is named after the database.
+		db := uri[strings.LastIndexByte(uri, '/')+1:]
+		if db, _, _ = strings.Cut(db, "?"); fmt.Sprint(res["server"]) != fmt.Sprintf("map[name:pgherd-%s title:pgherd %s version:dev]", db, db) {
+			t.Errorf("stdio quick form server info %v, want it named after database %s", res["server"], db)
+		}
 	})
 }
 
