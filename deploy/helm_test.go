@@ -264,6 +264,9 @@ func TestHelmChart(t *testing.T) {
 	if got := fmt.Sprint(cfg.Server.Port); got != dep.str(c+"ports.0.containerPort") {
 		t.Errorf("config server.port %s, container port %s", got, dep.str(c+"ports.0.containerPort"))
 	}
+	if !cfg.Server.WatchConfig {
+		t.Errorf("config server.watch_config is off: an updated Secret would need a restart")
+	}
 	if cfg.Server.Host != "0.0.0.0" {
 		t.Errorf("config server.host %s: a pod must listen beyond loopback", cfg.Server.Host)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -160,7 +163,7 @@ func serveCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				stopReload := reloadOnHangup(path, a, logger)
+				stopReload := reloadOnHangup(path, a, cfg.Server.WatchConfig, logger)
 				defer stopReload()
 				return a.Serve(ctx, l)
 			})
@@ -317,13 +320,33 @@ func versionCmd() *cobra.Command {
 	}
 }
 
-// reloadOnHangup re-reads the config file on SIGHUP and applies its
-// authentication changes (see app.Reload). The returned function stops it.
-func reloadOnHangup(path string, a *app.App, logger *slog.Logger) (stop func()) {
+// reloadOnHangup re-reads the config file on SIGHUP and, with
+// server.watch_config, when its content changes, and applies it (see
+// app.Reload). The returned function stops it.
+func reloadOnHangup(path string, a *app.App, watch bool, logger *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	var tick <-chan time.Time
+	if watch {
+		t := time.NewTicker(2 * time.Second)
+		defer func() {
+			inner := stop
+			stop = func() { inner(); t.Stop() }
+		}()
+		tick = t.C
+	}
+	last := fileSum(path)
+	reload := func(why string) {
+		cfg, err := config.Load(path, nil)
+		if err == nil {
+			err = a.Reload(cfg)
+		}
+		if err != nil {
+			logger.Error("reload failed; the previous configuration stays in effect", "config", path, "trigger", why, "error", err)
+		}
+	}
 	go func() {
 		defer close(finished)
 		for {
@@ -331,12 +354,12 @@ func reloadOnHangup(path string, a *app.App, logger *slog.Logger) (stop func()) 
 			case <-done:
 				return
 			case <-hup:
-				cfg, err := config.Load(path, nil)
-				if err == nil {
-					err = a.Reload(cfg)
-				}
-				if err != nil {
-					logger.Error("reload failed; the previous configuration stays in effect", "config", path, "error", err)
+				last = fileSum(path)
+				reload("SIGHUP")
+			case <-tick:
+				if sum := fileSum(path); sum != last && sum != "" {
+					last = sum
+					reload("file changed")
 				}
 			}
 		}
@@ -346,6 +369,17 @@ func reloadOnHangup(path string, a *app.App, logger *slog.Logger) (stop func()) 
 		close(done)
 		<-finished
 	}
+}
+
+// fileSum is the SHA-256 of the file at path, "" when it cannot be read
+// (being replaced: the next check sees the new one).
+func fileSum(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // checkServed fails, before any database is connected, when name is not an

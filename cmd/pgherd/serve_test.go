@@ -288,3 +288,43 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
 }
+
+// TestServeWatchConfig: with server.watch_config, changing the file is
+// enough: pgherd reloads without a signal (here adding an endpoint, a
+// generation reload), and an invalid edit is logged and changes nothing.
+func TestServeWatchConfig(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	port := freePort(t)
+	config := func(extra string) string {
+		return strings.Replace(serveConfig(port, "bob"), "server: {", "server: {watch_config: true, ", 1) + extra
+	}
+	path := writeFile(t, "pgherd.yaml", config(""))
+	s := serve(t, path, port, "APP1_URI="+db.URI, "BOB_KEY="+bobKey)
+	if code, err := s.post("/app2/mcp", bobKey); err != nil || code != http.StatusNotFound {
+		t.Fatalf("/app2/mcp before the edit: %d %v, want 404", code, err)
+	}
+	if err := os.WriteFile(path, []byte(config("  app2: {database_uri: \"${APP1_URI}\", access_mode: user_ro}\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, next, err := s.stderr.wait(s.ctx, s.exited, 0, `"msg":"configuration reloaded"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := s.post("/app2/mcp", bobKey); err != nil || code != http.StatusOK {
+		t.Errorf("/app2/mcp after the edit: %d %v, want 200", code, err)
+	}
+	if err := os.WriteFile(path, []byte(config("  app3: {access_mode: sideways}\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line, _, err := s.stderr.wait(s.ctx, s.exited, next, `"msg":"reload failed`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(line, "endpoints.app3") || !strings.Contains(line, "file changed") {
+		t.Errorf("the invalid edit's log line does not name the key and the trigger: %s", line)
+	}
+	if code, err := s.post("/app2/mcp", bobKey); err != nil || code != http.StatusOK {
+		t.Errorf("/app2/mcp after an invalid edit: %d %v, want 200 (the running configuration stays)", code, err)
+	}
+}

@@ -86,6 +86,9 @@ type Server struct {
 	// RateLimit is the default rate limit of every endpoint and where its
 	// state lives (see ratelimit.go).
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// WatchConfig reloads the configuration when the file's content changes
+	// (checked every 2 seconds), as SIGHUP does.
+	WatchConfig bool `yaml:"watch_config"`
 }
 
 // Log configures the process log (always on stderr).
