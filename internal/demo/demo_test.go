@@ -174,7 +174,8 @@ func TestRun(t *testing.T) {
 
 	user := []string{"list_objects", "get_object_details", "execute_sql", "explain_query"}
 	// The design document's nine tools of the admin modes.
-	admin := append(slices.Clone(user), "list_schemas", "analyze_db_health", "get_top_queries")
+	admin := append(slices.Clone(user), "list_schemas",
+		"analyze_db_health", "get_top_queries", "analyze_query_indexes", "analyze_workload_indexes")
 	want := map[string][]string{
 		"/mcp":      {"calculate_stats", "get_server_info", "get_sub_server_config", "herd_health", "list_all_servers"},
 		"/app1/mcp": prefixed("app1", user...),

@@ -60,7 +60,7 @@ type Options struct {
 func Names(mode access.Mode) []string {
 	names := []string{"list_objects", "get_object_details", "execute_sql", "explain_query"}
 	if mode.Admin() {
-		names = append(names, "list_schemas", "analyze_db_health", "get_top_queries")
+		names = append(names, "list_schemas", "analyze_db_health", "get_top_queries", "analyze_query_indexes", "analyze_workload_indexes")
 	}
 	return names
 }
@@ -96,6 +96,7 @@ func Register(t *tools.Target, opts Options) {
 	d.registerExplain(t)
 	if opts.Mode.Admin() {
 		d.registerHealth(t)
+		d.registerAdvisor(t)
 	}
 }
 
