@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
@@ -50,7 +51,9 @@ type App struct {
 	logger  *slog.Logger
 	version string
 	started time.Time
-	herd    *endpoint.Herd
+	// health keeps each endpoint's latest health summary across reloads.
+	health *dbhealth.Cache
+	herd   *endpoint.Herd
 
 	limiter      ratelimit.Limiter // outlives reloads: buckets keep their tokens
 	closeLimiter func()
@@ -78,7 +81,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), closers: make(map[string]func()),
+	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), health: &dbhealth.Cache{}, closers: make(map[string]func()),
 		extend: opts.Extend, rlEvents: opts.RateLimitEvents}
 	a.limiter, a.closeLimiter, err = newLimiter(ctx, cfg.Server.RateLimit, logger)
 	if err != nil {
@@ -128,7 +131,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	a.herd = endpoint.Build(endpoint.Options{
 		Config:    cfg,
 		Databases: dbs,
-		Admin:     admintools.Options{Started: a.started},
+		Admin:     admintools.Options{Started: a.started, HealthCache: a.health},
 		Version:   opts.Version,
 		Logger:    logger,
 		RateLimit: a.rateLimit,

@@ -126,7 +126,7 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 	herd := endpoint.Build(endpoint.Options{
 		Config:    next,
 		Databases: dbs,
-		Admin:     admintools.Options{Started: a.started},
+		Admin:     admintools.Options{Started: a.started, HealthCache: a.health},
 		Version:   a.version,
 		Logger:    a.logger,
 		RateLimit: guard,

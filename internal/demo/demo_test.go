@@ -220,6 +220,17 @@ func TestRun(t *testing.T) {
 		if !strings.Contains(top, "statements in database") {
 			t.Errorf("%s_get_top_queries on the demo:\n%s", name, top)
 		}
+		advice := callText(t, s, name+"_analyze_query_indexes", map[string]any{"queries": []string{
+			"SELECT o.id, o.ordered_at FROM orders o WHERE o.customer_id = 42 AND o.status = 'shipped'",
+			"SELECT p.name, sum(i.quantity) FROM order_items i JOIN products p ON p.id = i.product_id WHERE p.category = 'kitchen' GROUP BY p.name",
+		}})
+		if !strings.Contains(advice, "analyzed queries") || strings.Contains(advice, "not analyzed") {
+			t.Errorf("%s_analyze_query_indexes on the demo:\n%s", name, advice)
+		}
+		workload := callText(t, s, name+"_analyze_workload_indexes", map[string]any{})
+		if !strings.Contains(workload, "Workload:") {
+			t.Errorf("%s_analyze_workload_indexes on the demo:\n%s", name, workload)
+		}
 	}
 	herd := callText(t, sessions["/mcp"], "herd_health", map[string]any{})
 	if !strings.Contains(herd, "app3:") || !strings.Contains(herd, "app4:") {

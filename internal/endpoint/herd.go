@@ -74,7 +74,10 @@ func Build(opts Options) *Herd {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := opts.Config
-	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: &dbhealth.Cache{}, rateLimit: opts.RateLimit}
+	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit}
+	if h.Health == nil {
+		h.Health = &dbhealth.Cache{}
+	}
 
 	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), anonymous(cfg, MainName), logger)
 	admin := opts.Admin
