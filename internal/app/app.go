@@ -25,6 +25,9 @@ import (
 	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
+	"github.com/pgherd/pgherd/internal/observe"
+	"github.com/pgherd/pgherd/internal/observe/audit"
+	"github.com/pgherd/pgherd/internal/observe/metrics"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
@@ -59,6 +62,11 @@ type App struct {
 	closeLimiter func()
 	rateLimit    *ratelimit.Guard
 
+	hub      *observe.Hub     // every observer of calls, requests, round trips
+	metrics  *metrics.Metrics // nil when server.metrics is off
+	audit    *audit.Sink      // nil when audit is off
+	metricsL net.Listener     // server.metrics.listen, bound by Listen
+
 	mu      sync.Mutex         // guards srv and closers
 	srv     *httpserver.Server // set by Serve: owns the listener
 	cur     *httpserver.Server // the generation serving requests (srv, or the last reload's)
@@ -82,12 +90,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), health: &dbhealth.Cache{}, closers: make(map[string]func()),
-		extend: opts.Extend, rlEvents: opts.RateLimitEvents}
-	a.limiter, a.closeLimiter, err = newLimiter(ctx, cfg.Server.RateLimit, logger)
-	if err != nil {
+		extend: opts.Extend}
+	if err := a.observers(ctx, cfg); err != nil {
 		return nil, err
 	}
-	a.rateLimit = rateGuard(cfg, a.limiter, opts.RateLimitEvents, logger)
+	a.limiter, a.closeLimiter, err = newLimiter(ctx, cfg.Server.RateLimit, logger)
+	if err != nil {
+		a.closeObservers()
+		return nil, err
+	}
+	a.rlEvents = a.rateLimitEvents(opts.RateLimitEvents)
+	a.rateLimit = rateGuard(cfg, a.limiter, a.rlEvents, logger)
 	dbs := make(map[string]*endpoint.Database)
 	defer func() {
 		if err != nil {
@@ -95,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 				db.Close()
 			}
 			a.closeLimiter()
+			a.closeObservers()
 		}
 	}()
 
@@ -112,6 +126,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 				Degraded:      cfg.Server.StartDegraded,
 				Fallback:      fallback(authCfg),
 				DatabaseLogin: authCfg != nil && authCfg.Mode == config.AuthDatabaseLogin,
+				Tracer:        a.hub.DBTracer(),
 				Logger:        logger,
 			})
 			mu.Lock()
@@ -133,6 +148,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		Databases: dbs,
 		Admin:     admintools.Options{Started: a.started, HealthCache: a.health},
 		Version:   opts.Version,
+		Observe:   a.hub,
 		Logger:    logger,
 		RateLimit: a.rateLimit,
 	})
@@ -176,6 +192,10 @@ func (a *App) Close() {
 		}
 		herd.Close()
 		a.closeLimiter()
+		if a.metricsL != nil {
+			a.metricsL.Close()
+		}
+		a.closeObservers()
 	})
 }
 
@@ -197,23 +217,55 @@ func (a *App) RunStdio(ctx context.Context, name string, in io.ReadCloser, out i
 		}
 		return fmt.Errorf("no endpoint %q is served on its own; choose one of: %s (composed databases are in main)", name, strings.Join(names, ", "))
 	}
+	if a.audit != nil && a.cfg.Audit.ToStdout() {
+		return errors.New("audit.stdout cannot be used with the stdio transport: stdout carries JSON-RPC; set audit.path to a file instead")
+	}
+	ml, err := a.listenMetrics()
+	if err != nil {
+		return err
+	}
+	if ml != nil {
+		mctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer a.serveMetrics(mctx, ml)()
+	}
 	a.logger.Info("serving stdio", "endpoint", name)
 	w := &syncWriter{w: out}
-	err := server.Run(ctx, gate.Transport(&mcp.IOTransport{Reader: filterStdin(in, w), Writer: w, MaxLineLength: -1}))
+	err = server.Run(ctx, gate.Transport(&mcp.IOTransport{Reader: filterStdin(in, w), Writer: w, MaxLineLength: -1}))
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		return nil
 	}
 	return err
 }
 
-// Listen binds server.host:server.port. A port already in use fails here,
-// before anything is served.
+// Listen binds server.host:server.port, and server.metrics.listen when
+// set (Serve serves it). A port already in use fails here, before anything
+// is served.
 func (a *App) Listen() (net.Listener, error) {
 	l, err := net.Listen("tcp", a.cfg.Listen())
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w; choose another server.port (or HTTP_PORT)", a.cfg.Listen(), err)
 	}
+	ml, err := a.listenMetrics()
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	a.mu.Lock()
+	a.metricsL = ml
+	a.mu.Unlock()
 	return l, nil
+}
+
+// MetricsAddr returns the address of the separate metrics listener bound by
+// Listen, or nil when the metrics are served on the main listener (or off).
+func (a *App) MetricsAddr() net.Addr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.metricsL == nil {
+		return nil
+	}
+	return a.metricsL.Addr()
 }
 
 // Serve serves HTTP on l until ctx ends, then shuts down gracefully: /ready
@@ -230,7 +282,21 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	a.mu.Unlock()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
-	a.logger.Info("serving http", "addr", l.Addr().String(), "session_mode", a.cfg.Server.SessionMode)
+	a.logger.Info("serving http", "addr", l.Addr().String(), "session_mode", a.cfg.Server.SessionMode,
+		"metrics", a.cfg.Server.Metrics.String())
+	a.mu.Lock()
+	ml := a.metricsL
+	a.mu.Unlock()
+	if ml != nil {
+		// Metrics stay up through the shutdown's grace period: they stop
+		// when Serve returns.
+		mctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		defer a.serveMetrics(mctx, ml)()
+	} else if a.metrics != nil && !isLoopback(a.cfg.Server.Host) && a.cfg.Server.Metrics.Auth == nil {
+		a.logger.Warn("metrics are readable without authentication on a non-loopback address; set server.metrics.auth, or serve them on server.metrics.listen",
+			"addr", l.Addr().String(), "path", a.cfg.Server.Metrics.Path)
+	}
 
 	select {
 	case err := <-serveErr:
@@ -312,6 +378,7 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 		Config:    cfg,
 		Version:   a.version,
 		Started:   a.started,
+		Observe:   a.hub,
 		Logger:    a.logger,
 		RateLimit: guard,
 		Ready: func(ctx context.Context) map[string]httpserver.Status {
@@ -330,6 +397,9 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 			return out
 		},
 	}
+	if cfg.MetricsListen() == "" {
+		opts.Metrics = a.metricsHandler()
+	}
 	var err error
 	if opts.Main, err = mount(herd.Main); err != nil {
 		return nil, err
@@ -347,7 +417,7 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 // policy builds the authentication policy of mount name from cfg, and the
 // function that releases its authenticator's resources (nil if none).
 func (a *App) policy(cfg *config.Config, name string) (*auth.Policy, func(), error) {
-	p := &auth.Policy{Endpoint: name, Logger: a.logger.With("component", "auth", "endpoint", name)}
+	p := &auth.Policy{Endpoint: name, Logger: a.logger.With("component", "auth", "endpoint", name), Observe: a.hub}
 	ac := cfg.EffectiveAuth(name)
 	if ac == nil {
 		return p, nil, nil
@@ -457,6 +527,12 @@ func restartNeeded(cur, next *config.Config) []string {
 	if !reflect.DeepEqual(cur.Log, next.Log) {
 		diff = append(diff, "log")
 	}
+	if !reflect.DeepEqual(cur.Audit, next.Audit) {
+		diff = append(diff, "audit")
+	}
+	if !reflect.DeepEqual(cur.Tracing, next.Tracing) {
+		diff = append(diff, "tracing")
+	}
 	names := map[string]bool{}
 	for n := range cur.Endpoints {
 		names[n] = true
@@ -506,4 +582,13 @@ func (a *App) authOptions(cfg *config.Config) auth.Options {
 		},
 		Logger: a.logger.With("component", "auth"),
 	}
+}
+
+// isLoopback reports whether host is a loopback address or localhost.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

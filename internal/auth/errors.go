@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pgherd/pgherd/internal/observe"
 )
 
 // Sentinels for the kinds of refusal; an [Authenticator]'s errors wrap one of
@@ -85,3 +87,19 @@ func Forbidden(description string, scopes ...string) error {
 
 // scopeParam renders scopes as the challenge's scope value.
 func scopeParam(scopes []string) string { return strings.Join(scopes, " ") }
+
+// reason is the observe.Auth… reason for e: a fixed set of label values.
+func (e *Error) reason() string {
+	switch {
+	case e.Kind == ErrTooManyAttempts:
+		return observe.AuthTooMany
+	case e.Kind == ErrForbidden && e.Code == CodeInsufficientScope && len(e.Scope) > 0:
+		return observe.AuthScope
+	case e.Kind == ErrForbidden:
+		return observe.AuthForbidden
+	case e.Code == "":
+		return observe.AuthMissing
+	default:
+		return observe.AuthInvalid
+	}
+}

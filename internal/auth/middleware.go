@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/pgherd/pgherd/internal/observe"
 )
 
 // Policy is how one endpoint authenticates: [Policy.Middleware] applies it
@@ -41,6 +43,8 @@ type Policy struct {
 	// Logger receives refusals (debug) and internal failures (error); nil
 	// discards.
 	Logger *slog.Logger
+	// Observe receives every refusal (metrics, audit); nil: none.
+	Observe *observe.Hub
 }
 
 // LocalPrincipal is the identity of requests on an endpoint with mode none
@@ -188,10 +192,13 @@ func (p *Policy) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		logger.LogAttrs(r.Context(), slog.LevelError, "authentication failed internally",
 			slog.String("endpoint", p.Endpoint), slog.String("error", err.Error()))
-		writeJSON(w, http.StatusInternalServerError, "server_error", "authentication failed on the server; try again later or tell the operator")
+		const msg = "authentication failed on the server; try again later or tell the operator"
+		p.Observe.AuthFailed(r.Context(), Failure(r, p.Endpoint, http.StatusInternalServerError, observe.AuthInternalError, msg))
+		writeJSON(w, http.StatusInternalServerError, "server_error", msg)
 		return
 	}
 	status := ae.Status()
+	p.Observe.AuthFailed(r.Context(), Failure(r, p.Endpoint, status, ae.reason(), ae.Description))
 	attrs := []slog.Attr{slog.String("endpoint", p.Endpoint), slog.Int("status", status), slog.String("reason", ae.Description)}
 	if ae.Err != nil {
 		attrs = append(attrs, slog.String("cause", ae.Err.Error()))
@@ -269,4 +276,19 @@ func writeJSON(w http.ResponseWriter, status int, code, description string) {
 		Error       string `json:"error"`
 		Description string `json:"error_description,omitempty"`
 	}{code, description})
+}
+
+// Failure describes a refused request for observers (metrics, audit):
+// never the credential.
+func Failure(r *http.Request, endpoint string, status int, reason, description string) *observe.AuthFailure {
+	return &observe.AuthFailure{
+		RequestID:   r.Header.Get(observe.RequestIDHeader),
+		Endpoint:    endpoint,
+		Reason:      reason,
+		Status:      status,
+		Description: description,
+		Remote:      r.RemoteAddr,
+		Method:      r.Method,
+		Path:        r.URL.Path,
+	}
 }

@@ -19,6 +19,11 @@ type Config struct {
 	// Endpoints maps an endpoint name (also its URL path segment and default
 	// tool prefix) to its database.
 	Endpoints map[string]*Endpoint `yaml:"endpoints"`
+	// Audit configures the audit log.
+	Audit Audit `yaml:"audit"`
+	// Tracing configures OpenTelemetry tracing (on when OTEL_* says where
+	// to export).
+	Tracing Tracing `yaml:"tracing"`
 
 	// zeros holds the key paths the file (or HTTP_PORT) set to a numeric
 	// zero. Zero normally means "use the default"; for server.port and
@@ -89,6 +94,8 @@ type Server struct {
 	// WatchConfig reloads the configuration when the file's content changes
 	// (checked every 2 seconds), as SIGHUP does.
 	WatchConfig bool `yaml:"watch_config"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // Log configures the process log (always on stderr).

@@ -86,9 +86,10 @@ func (d *decoder) fail(path, format string, args ...any) {
 }
 
 var (
-	durationType = reflect.TypeFor[Duration]()
-	secretType   = reflect.TypeFor[Secret]()
-	apiKeyType   = reflect.TypeFor[APIKey]()
+	durationType    = reflect.TypeFor[Duration]()
+	secretType      = reflect.TypeFor[Secret]()
+	apiKeyType      = reflect.TypeFor[APIKey]()
+	metricsAuthType = reflect.TypeFor[MetricsAuth]()
 )
 
 // deref follows aliases and spends the node budget; nil means the budget is
@@ -270,6 +271,9 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		// A plain key is acceptable only if it came from the environment;
 		// validation needs to know, so the decoder tells it here.
 		v.Addr().Interface().(*APIKey).keyFromEnv = d.fromEnv[joinKey(path, "key")]
+	}
+	if v.Type() == metricsAuthType {
+		v.Addr().Interface().(*MetricsAuth).tokenFromEnv = d.fromEnv[joinKey(path, "token")]
 	}
 }
 

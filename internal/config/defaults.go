@@ -79,6 +79,8 @@ func (c *Config) setDefaults() {
 		s.PublicURL = strings.TrimRight(s.PublicURL, "/")
 	}
 
+	c.setObserveDefaults()
+
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

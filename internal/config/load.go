@@ -191,6 +191,10 @@ func (c *Config) hashKeys() {
 		}
 	}
 	hash(c.Auth)
+	if a := c.Server.Metrics.Auth; a != nil && a.Token != "" {
+		a.TokenHash = HashKey(a.Token.Reveal())
+		a.Token = ""
+	}
 	for _, e := range c.Endpoints {
 		hash(e.Auth)
 	}

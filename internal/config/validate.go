@@ -89,6 +89,7 @@ func (v *validator) add(path, format string, args ...any) {
 func (c *Config) validate() Errors {
 	v := &validator{c: c}
 	v.server()
+	v.observe()
 	v.log()
 	v.explicitZeros()
 	if c.Auth != nil {
@@ -158,7 +159,7 @@ func (v *validator) log() {
 func (v *validator) explicitZeros() {
 	paths := make([]string, 0, len(v.c.zeros))
 	for p := range v.c.zeros {
-		if p == "server.port" || strings.HasSuffix(p, ".pool.min_conns") || strings.HasSuffix(p, "jwt.leeway") || healthZeroOK(p) ||
+		if p == "server.port" || p == auditMaxWaitPath || strings.HasSuffix(p, ".pool.min_conns") || strings.HasSuffix(p, "jwt.leeway") || healthZeroOK(p) ||
 			p == "server.rate_limit.rate" || strings.HasSuffix(p, ".limits.rate") {
 			continue
 		}

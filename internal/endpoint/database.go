@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/httpserver"
+	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/tools/dbtools"
 )
@@ -51,7 +53,10 @@ type OpenOptions struct {
 	// DatabaseLogin: callers bring their own PostgreSQL credentials (auth
 	// mode database_login), so the endpoint opens no pool of its own.
 	DatabaseLogin bool
-	Logger        *slog.Logger
+	// Tracer sees the database round trips of every pool (see
+	// pg.PoolOptions.Tracer); nil: none.
+	Tracer pgx.QueryTracer
+	Logger *slog.Logger
 }
 
 // Open connects the endpoint's pools and checks each reached the configured
@@ -72,6 +77,7 @@ func Open(ctx context.Context, ep *config.Endpoint, opts OpenOptions) (*Database
 		tenants:  make(map[string]*pg.Pool),
 		slots:    make(map[slotKey]*slot),
 	}
+	d.opts.Tracer = opts.Tracer
 	err := d.connect(ctx)
 	if err != nil && !opts.Degraded {
 		d.Close()
@@ -291,6 +297,23 @@ func (d *Database) acquireSlot(ctx context.Context, key slotKey) (func(), error)
 		}
 		d.mu.Unlock()
 	}
+	release := func() func() {
+		var once sync.Once
+		return func() {
+			once.Do(func() {
+				<-sl.ch
+				leave()
+			})
+		}
+	}
+	select {
+	case sl.ch <- struct{}{}:
+		return release(), nil
+	default:
+	}
+	// Every slot is taken: wait, and say so in the call's record.
+	call := observe.CallFrom(ctx)
+	start := time.Now()
 	wait := d.opts.AcquireTimeout
 	if wait <= 0 {
 		wait = 5 * time.Second
@@ -299,17 +322,14 @@ func (d *Database) acquireSlot(ctx context.Context, key slotKey) (func(), error)
 	defer timer.Stop()
 	select {
 	case sl.ch <- struct{}{}:
-		var once sync.Once
-		return func() {
-			once.Do(func() {
-				<-sl.ch
-				leave()
-			})
-		}, nil
+		call.AddSlotWait(time.Since(start), false)
+		return release(), nil
 	case <-ctx.Done():
+		call.AddSlotWait(time.Since(start), false)
 		leave()
 		return nil, ctx.Err()
 	case <-timer.C:
+		call.AddSlotWait(time.Since(start), true)
 		leave()
 		who := "calls"
 		if key.tenant != "" {
@@ -317,6 +337,26 @@ func (d *Database) acquireSlot(ctx context.Context, key slotKey) (func(), error)
 		}
 		return nil, fmt.Errorf("endpoint %s is busy: %d %s already running (limits.max_concurrent_calls); retry shortly", d.Name, cap(sl.ch), who)
 	}
+}
+
+// DefaultPool names the endpoint's own pool in [Database.Pools].
+const DefaultPool = "default"
+
+// Pools returns the database's open pools by name: [DefaultPool] for the
+// endpoint's own, the tenant's name for a tenant with its own
+// database_uri. The per-credential pools of auth mode database_login are
+// not listed.
+func (d *Database) Pools() map[string]*pg.Pool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]*pg.Pool, 1+len(d.tenants))
+	if d.pool != nil {
+		out[DefaultPool] = d.pool
+	}
+	for name, p := range d.tenants {
+		out[name] = p
+	}
+	return out
 }
 
 // Check pings the database (every pool) and reports its state.

@@ -21,6 +21,7 @@ import (
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/httpserver"
+	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
@@ -53,6 +54,8 @@ type Herd struct {
 	cfg       *config.Config
 	inflight  httpserver.Counter
 	rateLimit *ratelimit.Guard
+	observe   *observe.Hub
+	clientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
 }
 
 // Options configure [Build].
@@ -61,6 +64,12 @@ type Options struct {
 	Databases map[string]*Database // one per configured endpoint
 	Admin     admintools.Options   // Config and Servers are filled by Build
 	Version   string
+	// Observe receives every MCP request and tool call; nil logs each tool
+	// call to Logger and nothing else.
+	Observe *observe.Hub
+	// ClientLog returns the handler sending a tool call's log records to
+	// its client (see tools.Target.ClientLog); nil: server log only.
+	ClientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
 	Logger    *slog.Logger
 	// RateLimit refuses tool calls over a tenant's rate limit (tool errors
 	// with retry_after_ms); nil limits nothing.
@@ -74,7 +83,11 @@ func Build(opts Options) *Herd {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	cfg := opts.Config
-	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit}
+	hub := opts.Observe
+	if hub == nil {
+		hub = observe.New(logger, observe.LogObserver(logger))
+	}
+	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit, observe: hub, clientLog: opts.ClientLog}
 	if h.Health == nil {
 		h.Health = &dbhealth.Cache{}
 	}
@@ -102,7 +115,7 @@ func Build(opts Options) *Herd {
 			},
 		})
 	}
-	admintools.Register(h.target(h.Main, MainName, "", logger), admin)
+	admintools.Register(h.target(h.Main, MainName, "", "", logger), admin)
 
 	for _, name := range cfg.Names() {
 		ep := cfg.Endpoints[name]
@@ -112,7 +125,7 @@ func Build(opts Options) *Herd {
 			node = h.newNode(name, db, opts.Version, dbInstructions(ep), anonymous(cfg, name), logger)
 			h.Endpoints = append(h.Endpoints, node)
 		}
-		dbtools.Register(h.target(node, name, ep.ToolPrefix(), logger), dbtools.Options{
+		dbtools.Register(h.target(node, name, ep.ToolPrefix(), string(ep.AccessMode), logger), dbtools.Options{
 			Endpoint:    name,
 			Description: ep.Description,
 			Mode:        ep.AccessMode,
@@ -148,15 +161,16 @@ func (h *Herd) newNode(name string, db *Database, version, instructions string, 
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	})
 	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), Gate: gate.New(s), DB: db, fallback: fallback}
-	s.AddReceivingMiddleware(n.Gate.Middleware, h.countCalls, filterTools(n.Registry, fallback))
+	s.AddReceivingMiddleware(h.observe.Middleware(name), n.Gate.Middleware, h.countCalls, filterTools(n.Registry, fallback))
 	if h.rateLimit != nil {
 		s.AddReceivingMiddleware(rateLimit(h.rateLimit, n.Registry, fallback))
 	}
 	return n
 }
 
-func (h *Herd) target(n *Node, endpoint, prefix string, logger *slog.Logger) *tools.Target {
-	return &tools.Target{Server: n.Server, Registry: n.Registry, Endpoint: endpoint, Prefix: prefix, Fallback: n.fallback, Logger: logger}
+func (h *Herd) target(n *Node, endpoint, prefix, mode string, logger *slog.Logger) *tools.Target {
+	return &tools.Target{Server: n.Server, Registry: n.Registry, ServerName: n.Name, Endpoint: endpoint, Prefix: prefix,
+		Mode: mode, Fallback: n.fallback, Observe: h.observe, ClientLog: h.clientLog, Logger: logger}
 }
 
 // Nodes returns the main node and every endpoint node.

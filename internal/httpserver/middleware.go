@@ -108,6 +108,9 @@ type inspection struct {
 	limit       int64
 	stateful    bool             // the endpoint keeps sessions (Mcp-Session-Id)
 	rateLimit   *ratelimit.Guard // nil: no rate limit here
+	// refused reports a tools/call refused for want of a scope (metrics,
+	// audit); nil: nobody is told.
+	refused func(r *http.Request, description string)
 }
 
 // inspect checks a Streamable HTTP request before go-sdk does, so that every
@@ -208,8 +211,11 @@ func inspect(in inspection, next http.Handler) http.Handler {
 					challenge += fmt.Sprintf(`, resource_metadata=%q`, in.metadataURL)
 				}
 				w.Header().Set("WWW-Authenticate", challenge)
-				writeError(w, http.StatusForbidden, "insufficient_scope",
-					fmt.Sprintf("%s may not call %s; it needs one of the scopes: %s", prin.ID(), name, strings.Join(spec.Tags, ", ")))
+				msg := fmt.Sprintf("%s may not call %s; it needs one of the scopes: %s", prin.ID(), name, strings.Join(spec.Tags, ", "))
+				if in.refused != nil {
+					in.refused(r, msg)
+				}
+				writeError(w, http.StatusForbidden, "insufficient_scope", msg)
 				return
 			}
 			// Rate limits before MCP: 429 with Retry-After. (Legacy SSE

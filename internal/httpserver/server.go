@@ -15,6 +15,7 @@ import (
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/gate"
+	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools"
 )
@@ -54,6 +55,12 @@ type Options struct {
 	Ready   func(ctx context.Context) map[string]Status
 	Version string
 	Started time.Time
+	// Observe receives the refusals of the HTTP layer's own checks (the
+	// tools/call scope check); nil: none.
+	Observe *observe.Hub
+	// Metrics, when set, is served at Config.Server.Metrics.Path (see
+	// [ProtectMetrics]).
+	Metrics http.Handler
 	Logger  *slog.Logger
 }
 
@@ -128,6 +135,9 @@ func New(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if opts.Metrics != nil {
+		mux.Handle(opts.Config.Server.Metrics.Path, opts.Metrics)
+	}
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +176,7 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		h = s.count(h)
 		if streamable {
 			h = inspect(inspection{reg: m.Registry, gate: m.Gate, metadataURL: metadataURL, limit: sc.MaxBodyBytes,
-				stateful: sc.SessionMode == config.Stateful, rateLimit: s.opts.RateLimit}, h)
+				stateful: sc.SessionMode == config.Stateful, rateLimit: s.opts.RateLimit, refused: s.scopeRefused(m.Name)}, h)
 		}
 		h = stripRateChecked(h)
 		a := &authedHandler{inner: h}
@@ -313,4 +323,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.http.Close()
 	}
 	return err
+}
+
+// scopeRefused reports a tools/call refused for want of a scope on mount
+// name to the observers.
+func (s *Server) scopeRefused(name string) func(r *http.Request, description string) {
+	return func(r *http.Request, description string) {
+		s.opts.Observe.AuthFailed(r.Context(), auth.Failure(r, name, http.StatusForbidden, observe.AuthScope, description))
+	}
 }

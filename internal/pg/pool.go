@@ -59,6 +59,17 @@ type PoolOptions struct {
 	Limits Limits
 
 	Logger *slog.Logger // nil discards
+
+	// Tracer sees the pool's database round trips: it becomes every
+	// connection's pgx tracer (pgx also asks it for its optional
+	// interfaces: BatchTracer, pgxpool.AcquireTracer…), and the round trips
+	// this package makes on the wire protocol directly — user statements
+	// (describe and execute, reported as one), the transaction end with
+	// the session reset — are reported to its TraceQueryStart and
+	// TraceQueryEnd too. If it has a method ForDatabase(pool, database,
+	// host string, port uint16) pgx.QueryTracer, the pool uses the tracer
+	// that returns, told which database it serves. Nil traces nothing.
+	Tracer pgx.QueryTracer
 }
 
 // Limits bound one call. Zero fields mean the pool's value (and, for the
@@ -112,6 +123,7 @@ type Pool struct {
 	logger         *slog.Logger
 	types          *typeCache
 	serverVersion  string
+	tracer         pgx.QueryTracer // nil: none
 
 	destroyed atomic.Int64 // connections destroyed because they may carry state
 	exhausted atomic.Int64 // acquires that timed out
@@ -198,6 +210,14 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 	cc.RuntimeParams["lock_timeout"] = millis(opts.Limits.LockTimeout)
 	cc.RuntimeParams["idle_in_transaction_session_timeout"] = millis(opts.Limits.IdleInTransactionTimeout)
 
+	tracer := opts.Tracer
+	if f, ok := tracer.(interface {
+		ForDatabase(pool, database, host string, port uint16) pgx.QueryTracer
+	}); ok {
+		tracer = f.ForDatabase(name, cc.Database, cc.Host, cc.Port)
+	}
+	cc.Tracer = tracer
+
 	pool, err := pgxpool.NewWithConfig(context.WithoutCancel(ctx), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database %q: creating the pool: %w", name, err)
@@ -210,6 +230,7 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 		maxConns:       opts.MaxConns,
 		logger:         opts.Logger.With("database", name),
 		types:          newTypeCache(maxCachedTypes),
+		tracer:         tracer,
 	}
 	if err := p.check(ctx, cc.Database); err != nil {
 		pool.Close()
@@ -283,7 +304,11 @@ type Stats struct {
 
 	AcquireCount    int64         `json:"acquire_count"`
 	AcquireDuration time.Duration `json:"acquire_duration_ns"` // total time spent waiting for connections
-	NewConns        int64         `json:"new_conns"`
+	// EmptyAcquires counts acquires that had to wait because no idle
+	// connection was ready; EmptyAcquireWait is their total wait.
+	EmptyAcquires    int64         `json:"empty_acquire_count"`
+	EmptyAcquireWait time.Duration `json:"empty_acquire_wait_ns"`
+	NewConns         int64         `json:"new_conns"`
 	// Destroyed counts connections this package destroyed because they
 	// might carry session state (cancelled, capped or discarded calls).
 	Destroyed int64 `json:"destroyed"`
@@ -304,6 +329,8 @@ func (p *Pool) Stat() Stats {
 		ConstructingConns: s.ConstructingConns(),
 		AcquireCount:      s.AcquireCount(),
 		AcquireDuration:   s.AcquireDuration(),
+		EmptyAcquires:     s.EmptyAcquireCount(),
+		EmptyAcquireWait:  s.EmptyAcquireWaitTime(),
 		NewConns:          s.NewConnsCount(),
 		Destroyed:         p.destroyed.Load(),
 		Exhausted:         p.exhausted.Load(),

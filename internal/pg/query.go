@@ -108,9 +108,24 @@ func (p *Pool) RunBare(ctx context.Context, c Call) (*Result, error) {
 	return res, err
 }
 
-// query runs c on conn and reads its result under the caps. It returns
-// a reason to destroy the connection when one arose.
+// query runs c on conn and reads its result under the caps, reporting it
+// to the pool's tracer as one round trip. It returns a reason to destroy
+// the connection when one arose.
 func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool) (*Result, string, error) {
+	if p.tracer == nil {
+		return p.runQuery(ctx, conn, c, lim, cancelOnCap)
+	}
+	ctx = p.tracer.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: c.SQL, Args: c.Args})
+	res, reason, err := p.runQuery(ctx, conn, c, lim, cancelOnCap)
+	var tag pgconn.CommandTag
+	if res != nil {
+		tag = pgconn.NewCommandTag(res.Command)
+	}
+	p.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
+	return res, reason, err
+}
+
+func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool) (*Result, string, error) {
 	pgc := conn.PgConn()
 	start := time.Now()
 	maxRows, maxBytes := c.MaxRows, c.MaxBytes

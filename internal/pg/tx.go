@@ -206,12 +206,16 @@ func (tx *Tx) begin(ctx context.Context, opts TxOptions) error {
 // finish commits or rolls back, then resets the session with DISCARD ALL
 // (settings, role, prepared statements, cursors, LISTEN, temporary tables,
 // advisory locks, sequence state) in the same round trip.
-func (tx *Tx) finish(ctx context.Context, commit bool) error {
+func (tx *Tx) finish(ctx context.Context, commit bool) (err error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	endSQL := "ROLLBACK"
 	if commit {
 		endSQL = "COMMIT"
+	}
+	if t := tx.p.tracer; t != nil {
+		ctx = t.TraceQueryStart(ctx, tx.conn, pgx.TraceQueryStartData{SQL: endSQL + "; DISCARD ALL"})
+		defer func() { t.TraceQueryEnd(ctx, tx.conn, pgx.TraceQueryEndData{Err: err}) }()
 	}
 	pl := tx.conn.PgConn().StartPipeline(ctx)
 	pl.SendQueryParams(endSQL, nil, nil, nil, nil)

@@ -1,6 +1,7 @@
 // Package tools is the plumbing every MCP tool of pgherd goes through: naming
-// with the endpoint's prefix, per-caller authorization, one log line per call,
-// and turning panics and internal failures into clean tool errors.
+// with the endpoint's prefix, per-caller authorization, the call record
+// every observer receives (log line, metrics, audit, traces), and turning
+// panics and internal failures into clean tool errors.
 //
 // The tools themselves live in the subpackages dbtools (database endpoints)
 // and admintools (the main endpoint).
@@ -11,6 +12,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -19,7 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/auth"
-	"github.com/pgherd/pgherd/internal/pg"
+	"github.com/pgherd/pgherd/internal/observe"
 )
 
 // Tags group tools for authorization: a key or token granted a tag may call
@@ -31,7 +33,7 @@ const (
 )
 
 // RequestIDHeader carries the request id from the HTTP layer to tool logs.
-const RequestIDHeader = "X-Request-Id"
+const RequestIDHeader = observe.RequestIDHeader
 
 // Spec describes one registered tool.
 type Spec struct {
@@ -93,12 +95,23 @@ func (r *Registry) add(s Spec) {
 type Target struct {
 	Server   *mcp.Server
 	Registry *Registry
-	Endpoint string // endpoint name, "main" for the main endpoint's own tools
-	Prefix   string // "" for none
+	// ServerName is the MCP endpoint the server serves ("main" or an
+	// endpoint name); "" means Endpoint.
+	ServerName string
+	Endpoint   string // endpoint name, "main" for the main endpoint's own tools
+	Prefix     string // "" for none
+	Mode       string // the endpoint's access mode, for call records; "" for the management tools
 	// Fallback is the caller of requests that carry no identity (stdio):
 	// the endpoint's configured anonymous identity, or nil.
 	Fallback *auth.Principal
-	Logger   *slog.Logger
+	// Observe receives every call's record (log line, metrics, audit,
+	// traces); nil logs each call to Logger and nothing else.
+	Observe *observe.Hub
+	// ClientLog, when set, returns the handler that sends a call's log
+	// records to the client as MCP log notifications (it decides whether
+	// the client asked for them); nil means tools log to the server only.
+	ClientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
+	Logger    *slog.Logger
 }
 
 // Name returns base with the target's prefix.
@@ -110,12 +123,16 @@ func (t *Target) Name(base string) string {
 }
 
 // RowCounter is implemented by tool outputs that report a row count for the
-// call log.
+// call record.
 type RowCounter interface{ RowsReturned() int }
 
-// Add registers a typed tool on t under t's prefix. The handler runs only if
-// the caller (req.Extra.TokenInfo, when present) may use the tool; every
-// call is logged once; a panic becomes a tool error carrying a request id.
+// Add registers a typed tool on t under t's prefix. Every call gets an
+// [observe.Call] record in its context (observe.CallFrom(ctx)), which the
+// handler may fill in (SQL text, verdict) and whose Logger writes to the
+// server log and, when asked, to the client; the record goes to t.Observe
+// when the call ends. The handler runs only if the caller
+// (req.Extra.TokenInfo, when present) may use the tool; a panic becomes a
+// tool error carrying the request id.
 func Add[In, Out any](t *Target, tool *mcp.Tool, tags []string, h mcp.ToolHandlerFor[In, Out]) {
 	base := tool.Name
 	tt := *tool
@@ -125,29 +142,89 @@ func Add[In, Out any](t *Target, tool *mcp.Tool, tags []string, h mcp.ToolHandle
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	wrapped := func(ctx context.Context, req *mcp.CallToolRequest, in In) (res *mcp.CallToolResult, out Out, err error) {
-		start := time.Now()
-		reqID := RequestID(req)
-		p := Caller(req)
-		if p == nil {
-			p = t.Fallback
-		}
+	hub := t.Observe
+	if hub == nil {
+		hub = observe.New(logger, observe.LogObserver(logger))
+	}
+	server := t.ServerName
+	if server == "" {
+		server = t.Endpoint
+	}
+	// inner runs inside typed, which turns its error into a tool error
+	// result: the error itself is kept in the record for classification.
+	inner := func(ctx context.Context, req *mcp.CallToolRequest, in In) (res *mcp.CallToolResult, out Out, err error) {
+		c := observe.CallFrom(ctx)
 		defer func() {
 			if v := recover(); v != nil {
-				logger.ErrorContext(ctx, "tool panic", "request_id", reqID, "endpoint", spec.Endpoint,
+				logger.ErrorContext(ctx, "tool panic", "request_id", c.ID, "endpoint", spec.Endpoint,
 					"tool", spec.Name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				var zero Out
-				res, out, err = nil, zero, fmt.Errorf("internal error in %s (request id %s); the server log has the details", spec.Name, reqID)
+				res, out = nil, zero
+				err = panicError{fmt.Errorf("internal error in %s (request id %s); the server log has the details", spec.Name, c.ID)}
 			}
-			logCall(ctx, logger, spec, reqID, p, start, out, err)
+			c.SetError(err)
+			if rc, ok := any(out).(RowCounter); ok && err == nil && !isNilPointer(rc) {
+				c.SetRows(int64(rc.RowsReturned()))
+			}
 		}()
-		if p != nil && !p.AllowsTool(base, spec.Tags) {
-			return nil, out, fmt.Errorf("tool %s is not allowed for %s; it needs one of the scopes %v", spec.Name, p.ID(), spec.Tags)
+		if p := callerOrFallback(req, t.Fallback); p != nil && !p.AllowsTool(base, spec.Tags) {
+			return nil, out, deniedError{fmt.Errorf("tool %s is not allowed for %s; it needs one of the scopes %v", spec.Name, p.ID(), spec.Tags)}
 		}
 		return h(ctx, req, in)
 	}
+	raw := typed(&tt, inner)
+	handler := func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		c := newCall(req, spec, server, t.Mode, callerOrFallback(req, t.Fallback))
+		if t.ClientLog != nil {
+			c.SetClientLog(t.ClientLog(ctx, req))
+		}
+		ctx = hub.StartCall(ctx, c)
+		res, err := raw(ctx, req)
+		hub.EndCall(ctx, c, end(ctx, c, res, err))
+		return res, err
+	}
 	t.Registry.add(spec)
-	t.Server.AddTool(&tt, typed(&tt, wrapped))
+	t.Server.AddTool(&tt, handler)
+}
+
+// newCall starts the record of one call of spec.
+func newCall(req *mcp.CallToolRequest, spec Spec, server, mode string, p *auth.Principal) *observe.Call {
+	c := &observe.Call{Record: observe.Record{
+		ID:        RequestID(req),
+		Start:     time.Now(),
+		Server:    server,
+		Endpoint:  spec.Endpoint,
+		Tool:      spec.Name,
+		ToolBase:  spec.Base,
+		Mode:      mode,
+		Transport: "stdio",
+	}}
+	if p != nil {
+		c.Tenant, c.User, c.AuthMethod = p.Tenant, p.User, p.Method
+	}
+	if req != nil {
+		if req.Extra != nil && req.Extra.Header != nil {
+			c.Transport = "http"
+		}
+		if req.Session != nil {
+			c.SessionID = req.Session.ID()
+			c.Protocol = req.ProtocolVersion()
+		}
+	}
+	return c
+}
+
+func callerOrFallback(req *mcp.CallToolRequest, fallback *auth.Principal) *auth.Principal {
+	if p := Caller(req); p != nil {
+		return p
+	}
+	return fallback
+}
+
+// isNilPointer reports whether v is a nil pointer in an interface.
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // Caller returns the authenticated caller of req, or nil (stdio, auth none).
@@ -166,31 +243,4 @@ func RequestID(req *mcp.CallToolRequest) string {
 		}
 	}
 	return rand.Text()[:16]
-}
-
-func logCall(ctx context.Context, logger *slog.Logger, spec Spec, reqID string, p *auth.Principal, start time.Time, out any, err error) {
-	attrs := make([]slog.Attr, 0, 10)
-	attrs = append(attrs,
-		slog.String("request_id", reqID),
-		slog.String("endpoint", spec.Endpoint),
-		slog.String("tool", spec.Name),
-		slog.Duration("duration", time.Since(start)),
-	)
-	if p != nil {
-		attrs = append(attrs, slog.String("tenant", p.Tenant), slog.String("user", p.User))
-	}
-	if err != nil {
-		// A caller's failed call is their result, not the operator's
-		// problem: logged at info like any other call.
-		attrs = append(attrs, slog.String("outcome", "error"), slog.String("error", err.Error()))
-		if pe, ok := pg.AsError(err); ok {
-			attrs = append(attrs, slog.String("sqlstate", pe.SQLState))
-		}
-	} else {
-		attrs = append(attrs, slog.String("outcome", "ok"))
-		if rc, ok := out.(RowCounter); ok && rc != nil {
-			attrs = append(attrs, slog.Int("rows", rc.RowsReturned()))
-		}
-	}
-	logger.LogAttrs(ctx, slog.LevelInfo, "tool call", attrs...)
 }

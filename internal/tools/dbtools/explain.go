@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/tools"
@@ -61,10 +62,13 @@ func (d *dbtools) registerExplain(t *tools.Target) {
 }
 
 func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in ExplainArgs) (*mcp.CallToolResult, *ExplainResult, error) {
+	rec := observe.CallFrom(ctx)
+	rec.SetStatement(in.SQL, in.Params)
 	verdict, err := sqlguard.CheckExplain(in.SQL, d.opts.Mode, in.Analyze)
 	if err != nil {
 		return nil, nil, err
 	}
+	rec.SetVerdict(verdict.Command, verdict.ReadOnly)
 	if verdict.Params != len(in.Params) {
 		return nil, nil, fmt.Errorf("the statement uses %d parameter(s) ($1…$%d) but params has %d value(s); EXPLAIN needs representative values for them", verdict.Params, verdict.Params, len(in.Params))
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/tools"
@@ -37,10 +38,13 @@ func (d *dbtools) registerSQL(t *tools.Target) {
 
 func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in ExecuteArgs) (*mcp.CallToolResult, *pg.Result, error) {
 	mode := d.opts.Mode
+	rec := observe.CallFrom(ctx)
+	rec.SetStatement(in.SQL, in.Params)
 	verdict, err := sqlguard.Check(in.SQL, mode)
 	if err != nil {
 		return nil, nil, err
 	}
+	rec.SetVerdict(verdict.Command, verdict.ReadOnly)
 	if verdict.Params != len(in.Params) {
 		return nil, nil, fmt.Errorf("the statement uses %d parameter(s) ($1…$%d) but params has %d value(s)", verdict.Params, verdict.Params, len(in.Params))
 	}
