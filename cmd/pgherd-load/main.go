@@ -68,6 +68,7 @@ type flags struct {
 	auth       string
 	self       bool
 	pgOnly     bool
+	otlpSink   string
 	jsonOut    bool
 	cpuprofile string
 }
@@ -96,6 +97,7 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "report the CPU time of this server process per call (Linux)")
 	fs.BoolVar(&f.self, "self", false, "start a throwaway PostgreSQL and an in-process pgherd, and measure them")
 	fs.BoolVar(&f.pgOnly, "pg-only", false, "only start the throwaway PostgreSQL with --self's database, print its URI and wait for Ctrl-C\n(to measure a separate pgherd serve process against it)")
+	fs.StringVar(&f.otlpSink, "otlp-sink", "", "only serve an OTLP/HTTP trace receiver on this address (host:port) that discards what it gets,\nprint its URL and wait for Ctrl-C (to measure a pgherd serve with tracing on)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of this process during the measured window to this file (with --self it includes the server)")
 	if err := fs.Parse(argv); err != nil {
@@ -126,8 +128,8 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	case o.Warmup < 0:
 		return nil, usageError{"--warmup must not be negative"}
 	}
-	if f.self && f.pgOnly {
-		return nil, usageError{"--self and --pg-only exclude each other"}
+	if f.self && f.pgOnly || f.otlpSink != "" && (f.self || f.pgOnly) {
+		return nil, usageError{"--self, --pg-only and --otlp-sink exclude each other"}
 	}
 	auth := f.auth
 	if auth == "" {
@@ -153,6 +155,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 
 	if f.pgOnly {
 		return holdPostgres(ctx, stdout, stderr)
+	}
+	if f.otlpSink != "" {
+		return holdOTLPSink(ctx, f.otlpSink, stdout, stderr)
 	}
 
 	gc := ""

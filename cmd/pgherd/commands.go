@@ -263,6 +263,8 @@ everything and removes the cluster. --database-url uses an existing server inste
 	}
 	cmd.Flags().IntVarP(&opts.Port, "port", "p", 8000, "HTTP port (also HTTP_PORT)")
 	cmd.Flags().StringVar(&opts.DatabaseURL, "database-url", "", "use this existing server (a superuser URL) instead of a throwaway one")
+	cmd.Flags().StringVar(&opts.Audit, "audit", "", "write the audit log (one JSON line per tool call) to this file, or stdout")
+	cmd.Flags().BoolVar(&opts.TraceSQL, "trace-sql", false, "with tracing on (OTEL_EXPORTER_OTLP_ENDPOINT), put statement text on database spans")
 	return cmd
 }
 

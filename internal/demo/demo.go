@@ -36,6 +36,12 @@ type Options struct {
 	// Command is how the printed stdio connection lines run pgherd (the CLI
 	// passes its own path); empty means "pgherd".
 	Command string
+	// Audit, when set, writes the audit log to this file ("stdout" for
+	// standard output).
+	Audit string
+	// TraceSQL records statement text on database spans when tracing is on
+	// (the OTEL_* variables turn tracing on).
+	TraceSQL bool
 	// OnReady, if set, is called once with the base URL
 	// (http://127.0.0.1:PORT) when the listener is bound and the demo is
 	// about to serve; requests made from then on are answered. It must not
@@ -96,7 +102,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		v, ok := uris[name]
 		return v, ok
 	}
-	cfg, err := config.Parse([]byte(configYAML(dbs, opts.Port)), env)
+	cfg, err := config.Parse([]byte(configYAML(dbs, opts.Port)+observeYAML(opts)), env)
 	if err != nil {
 		return fmt.Errorf("demo: the demo's own configuration is invalid (a bug): %w", err)
 	}
@@ -160,6 +166,19 @@ func configYAML(dbs []*database, port int) string {
 		fmt.Fprintf(&b, "    access_mode: %s\n", d.Mode)
 		b.WriteString("    endpoint: true\n")
 		fmt.Fprintf(&b, "    description: %s\n", strconv.Quote(description(d.Mode)))
+	}
+	return b.String()
+}
+
+// observeYAML is the demo's audit and tracing configuration from opts
+// (metrics are on by default at /metrics).
+func observeYAML(opts Options) string {
+	var b strings.Builder
+	if opts.Audit != "" {
+		fmt.Fprintf(&b, "audit: {enabled: true, path: %s}\n", strconv.Quote(opts.Audit))
+	}
+	if opts.TraceSQL {
+		b.WriteString("tracing: {trace_sql: true}\n")
 	}
 	return b.String()
 }

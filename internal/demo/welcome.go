@@ -65,6 +65,7 @@ func writeWelcome(w io.Writer, base, where string, dbs []*database, uris map[str
 	for _, d := range dbs {
 		fmt.Fprintf(&b, "  %s stdio --database-url %s --access-mode %s\n", shellQuote(command), shellQuote(uris[envName(d.Endpoint)]), d.Mode)
 	}
+	fmt.Fprintf(&b, "\nPrometheus metrics: %s/metrics (docs/operations.md lists them; OTEL_EXPORTER_OTLP_ENDPOINT turns on traces)\n", base)
 	b.WriteString("\nPress Ctrl-C (or close the terminal) to stop; everything the demo created is removed.\n")
 	_, err = w.Write(b.Bytes())
 	return err
