@@ -578,6 +578,7 @@ func (a *App) authOptions(cfg *config.Config) auth.Options {
 			// One pool per credential: keep each small.
 			opts.MaxConns = min(opts.MaxConns, 4)
 			opts.MinConns = 0
+			opts.Tracer = a.hub.DBTracer()
 			return pg.Connect(ctx, name, uri, opts)
 		},
 		Logger: a.logger.With("component", "auth"),
