@@ -85,8 +85,13 @@ func TestServeObservability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count(data, []byte("\n")); n != 1 || !bytes.Contains(data, []byte(`"sql":"SELECT 42 AS answer"`)) || !bytes.Contains(data, []byte(`"user":"alice"`)) {
-		t.Errorf("audit log after SIGTERM (%d lines), want the one call:\n%s", n, data)
+	// The call, and the scrape refused for want of the token.
+	if n := bytes.Count(data, []byte("\n")); n != 2 || !bytes.Contains(data, []byte(`"sql":"SELECT 42 AS answer"`)) ||
+		!bytes.Contains(data, []byte(`"user":"alice"`)) || !bytes.Contains(data, []byte(`"kind":"auth_failure","request_id"`)) {
+		t.Errorf("audit log after SIGTERM (%d lines), want the call and the refused scrape:\n%s", n, data)
+	}
+	if bytes.Contains(data, []byte(token)) || bytes.Contains(data, []byte(aliceKey)) {
+		t.Errorf("the audit log holds a credential:\n%s", data)
 	}
 	if exports.Load() == 0 {
 		t.Errorf("the OTLP receiver got no spans by the time pgherd exited")
