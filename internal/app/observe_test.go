@@ -141,7 +141,8 @@ endpoints:
 }
 
 // knownCalls makes a known sequence of tool calls on cs: three successful
-// SELECTs, one statement the validator refuses, one PostgreSQL error, one
+// SELECTs, one statement the validator refuses, one PostgreSQL error
+// (division by zero: an unknown table would add a lookup of similar names), one
 // list_objects.
 func knownCalls(t *testing.T, cs *mcp.ClientSession) {
 	t.Helper()
@@ -149,7 +150,7 @@ func knownCalls(t *testing.T, cs *mcp.ClientSession) {
 		callOK(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT id, name FROM items WHERE id <= $1", "params": []any{2}})
 	}
 	callErr(t, cs, "app1_execute_sql", map[string]any{"sql": "DELETE FROM items"})
-	callErr(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT * FROM nosuch"})
+	callErr(t, cs, "app1_execute_sql", map[string]any{"sql": "SELECT 1 / (id - id) FROM items"})
 	callOK(t, cs, "app1_list_objects", map[string]any{})
 }
 
@@ -371,7 +372,7 @@ func TestAuditLog(t *testing.T) {
 	if first["sql"] != "SELECT id, name FROM items WHERE id <= $1" || first["command"] != "SELECT" || first["read_only"] != true || first["rows"] != 2.0 {
 		t.Errorf("first call record = %v", first)
 	}
-	if calls[4]["sqlstate"] != "42P01" || calls[3]["refusal"] != "statement_not_allowed" {
+	if calls[4]["sqlstate"] != "22012" || calls[3]["refusal"] != "statement_not_allowed" {
 		t.Errorf("refused/error records = %v / %v", calls[3], calls[4])
 	}
 	reasons := []any{auths[0]["reason"], auths[1]["reason"]}
