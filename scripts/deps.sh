@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh checks (and, as root on Debian, installs) what pgherd needs to build
 # and test: Go, a C compiler (pg_query_go is cgo), PostgreSQL server binaries
-# with hypopg, and the staticcheck linter when asked. It prints exactly what
+# with hypopg and pg_stat_statements (the index advisor and get_top_queries;
+# the test harness preloads pg_stat_statements), and the staticcheck linter
+# when asked. It prints exactly what
 # is missing when it cannot install it.
 #
 #   scripts/deps.sh           # build dependencies
@@ -48,6 +50,11 @@ sharedir="/usr/share/postgresql/$major/extension"
 if [ ! -f "$sharedir/hypopg.control" ]; then
   apt_pkgs+=("postgresql-$major-hypopg")
   missing+=("hypopg for PostgreSQL $major (Debian: apt-get install postgresql-$major-hypopg)")
+fi
+if [ -n "$bindir" ] && [ ! -f "$sharedir/pg_stat_statements.control" ]; then
+  # Debian ships the contrib modules in postgresql-N itself.
+  apt_pkgs+=("postgresql-$major")
+  missing+=("pg_stat_statements for PostgreSQL $major (the contrib modules: Debian postgresql-$major, RHEL postgresql$major-contrib)")
 fi
 
 # Programs the tests run (make test): packaging and rate-limit tests.

@@ -297,8 +297,12 @@ func Analyze(ctx context.Context, tx *pg.Tx, queries []Query, opts Options) (*Re
 	e.cands = gen.list
 	progress(fmt.Sprintf("generated %d candidate indexes", len(cands)))
 
-	// Each candidate alone: its size, and whether it helps at all.
+	// Each candidate alone: its size, and whether it helps at all. Its
+	// benefit alone bounds its benefit next to other indexes (adding
+	// indexes only ever takes work away from it), which lets the search
+	// below re-evaluate only candidates that could still win.
 	var useful []*candidate
+	bound := map[*candidate]float64{}
 	stopped := ""
 	for _, c := range cands {
 		if time.Now().After(deadline) {
@@ -318,11 +322,12 @@ func Analyze(ctx context.Context, tx *pg.Tx, queries []Query, opts Options) (*Re
 		}
 		if benefit > 0 {
 			useful = append(useful, c)
+			bound[c] = benefit
 		}
 	}
 	res.CandidatesUseful = len(useful)
 
-	// Greedy search.
+	// Greedy search, lazily evaluated.
 	var chosen []int
 	var steps []float64
 	var used int64
@@ -331,11 +336,20 @@ func Analyze(ctx context.Context, tx *pg.Tx, queries []Query, opts Options) (*Re
 			stopped = fmt.Sprintf("max_indexes (%d) reached", opts.MaxIndexes)
 			break
 		}
-		var best *candidate
-		bestBenefit := 0.0
-		var next []*candidate
-		benefits := map[*candidate]float64{}
+		hadUseful := len(useful) > 0
+		fits := useful[:0:0]
 		for _, c := range useful {
+			if opts.MaxIndexBytes <= 0 || used+c.bytes <= opts.MaxIndexBytes {
+				fits = append(fits, c)
+			}
+		}
+		slices.SortStableFunc(fits, func(a, b *candidate) int { return compareF(bound[b], bound[a]) })
+		exact := map[*candidate]float64{}
+		bestBenefit := 0.0
+		for _, c := range fits {
+			if bound[c] < (1-nearBest)*bestBenefit {
+				break // neither this one nor any after it can come near the best
+			}
 			if time.Now().After(deadline) {
 				stopped = fmt.Sprintf("the time budget (%s) ran out; the indexes chosen so far are fully costed", opts.TimeBudget)
 				break
@@ -343,46 +357,42 @@ func Analyze(ctx context.Context, tx *pg.Tx, queries []Query, opts Options) (*Re
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if opts.MaxIndexBytes > 0 && used+c.bytes > opts.MaxIndexBytes {
-				continue
-			}
 			b, err := e.benefit(ctx, qs, chosen, c)
 			if err != nil {
 				return nil, err
 			}
-			if b <= 0 {
-				continue // it no longer helps next to what is chosen
-			}
-			next = append(next, c)
-			benefits[c] = b
-			if b > bestBenefit {
-				best, bestBenefit = c, b
-			}
+			bound[c], exact[c] = b, b
+			bestBenefit = max(bestBenefit, b)
 		}
 		if stopped != "" {
 			break
 		}
 		// About as good and smaller wins: a plain index over a covering
 		// one that saves a few more cost units, a partial one over a full.
-		for _, c := range next {
-			if b := benefits[c]; b >= (1-nearBest)*bestBenefit && c.bytes < best.bytes {
+		var best *candidate
+		for _, c := range fits {
+			b, ok := exact[c]
+			if !ok || b <= 0 || b < (1-nearBest)*bestBenefit {
+				continue
+			}
+			if best == nil || c.bytes < best.bytes {
 				best = c
 			}
 		}
-		if best != nil {
-			bestBenefit = benefits[best]
-		}
+		// Candidates that no longer help, or no longer fit, leave for good.
+		useful = slices.DeleteFunc(fits, func(c *candidate) bool { return bound[c] <= 0 || c == best })
 		if best == nil {
 			switch {
-			case len(chosen) == 0 && len(useful) == 0:
-				stopped = "no candidate index lowers the estimated cost of any query"
-			case opts.MaxIndexBytes > 0 && len(next) == 0 && len(useful) > len(chosen):
+			case hadUseful && len(fits) == 0:
 				stopped = fmt.Sprintf("the size budget (%d MB) leaves no room for another useful index", opts.MaxIndexBytes>>20)
+			case len(chosen) == 0:
+				stopped = "no candidate index lowers the estimated cost of any query"
 			default:
 				stopped = "no further index lowers the estimated cost"
 			}
 			break
 		}
+		bestBenefit = exact[best]
 		if bestBenefit < opts.MinImprovement {
 			stopped = fmt.Sprintf("the best remaining index would improve the workload by %.1f%% of one query, below the minimum of %.0f%%",
 				100*bestBenefit, 100*opts.MinImprovement)
@@ -391,7 +401,6 @@ func Analyze(ctx context.Context, tx *pg.Tx, queries []Query, opts Options) (*Re
 		chosen = append(chosen, best.id)
 		steps = append(steps, bestBenefit)
 		used += best.bytes
-		useful = slices.DeleteFunc(next, func(c *candidate) bool { return c == best })
 		for _, q := range qs {
 			if q.prep != nil && slices.Contains(q.tables, best.t) {
 				r, err := e.plan(ctx, q, chosen)

@@ -28,6 +28,10 @@ const (
 	// partialMaxShare: a constant predicate keeping at most this share of
 	// the rows is worth a partial index.
 	partialMaxShare = 0.2
+	// partialMaxDistinct: only constants on columns with few values (a
+	// state, a type, a flag) make partial indexes; one per value of an id
+	// would be absurd. IS [NOT] NULL always qualifies.
+	partialMaxDistinct = 100
 )
 
 // generator builds candidates for the uses of every query, deduplicated.
@@ -278,7 +282,7 @@ func (g *generator) generate(qi int, u *use) {
 	// Partial indexes: a selective constant predicate becomes the WHERE
 	// clause and leaves the key to the other columns.
 	for _, p := range u.lits {
-		if p.sel < 0 || p.sel > partialMaxShare {
+		if p.sel < 0 || p.sel > partialMaxShare || (!p.nullTest && p.col.distinct > partialMaxDistinct) {
 			continue
 		}
 		for _, s := range sets {

@@ -17,9 +17,19 @@ import (
 	"github.com/pgherd/pgherd/internal/advisor"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/testenv"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// needHypoPG skips (fails in CI) a test that needs hypopg when the server
+// lacks it.
+func needHypoPG(t *testing.T) {
+	t.Helper()
+	if !pgtest.HasHypoPG() {
+		testenv.Missing(t, "the hypopg extension", "run scripts/deps.sh (Debian: apt-get install postgresql-15-hypopg)")
+	}
+}
 
 // shopSchema is the quality workload's database: tables big enough for
 // indexes to matter, a few small ones, and the indexes a real shop has.
@@ -139,6 +149,7 @@ func dump(v any) string {
 // order) and nothing for the traps; creating its recommendations for real
 // and planning again confirms its estimates.
 func TestAdvisorQuality(t *testing.T) {
+	needHypoPG(t)
 	start := time.Now()
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, shopSchema)
@@ -281,6 +292,7 @@ func containsAll(have, want []string) bool {
 // The time budget ends the search with what is chosen so far, fully
 // costed; cancellation ends the call.
 func TestAdvisorBudgetsAndCancellation(t *testing.T) {
+	needHypoPG(t)
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, `CREATE EXTENSION hypopg;
 CREATE TABLE t (id int PRIMARY KEY, a int, b int, c int, pad text);
@@ -329,5 +341,30 @@ INSERT INTO t SELECT i, i % 1000, i % 777, i % 555, repeat('x', 50) FROM generat
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled advice returned %v", err)
+	}
+}
+
+// A recommendation that extends an existing plain index names it as
+// redundant, with the statement that drops it.
+func TestAdvisorNamesRedundantIndexes(t *testing.T) {
+	needHypoPG(t)
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `CREATE EXTENSION hypopg;
+CREATE TABLE t (id int PRIMARY KEY, a int, b int, pad text);
+INSERT INTO t SELECT i, i % 1000, i % 777, repeat('x', 80) FROM generate_series(1, 100000) i;
+CREATE INDEX t_a ON t (a);
+CREATE UNIQUE INDEX t_a_id ON t (a, id);`)
+	pgtest.Exec(t, db.URI, "VACUUM ANALYZE")
+	res := analyze(t, db.URI, []advisor.Query{{SQL: "SELECT * FROM t WHERE a = 5 ORDER BY b LIMIT 10"}}, advisor.Options{})
+	if len(res.Recommendations) != 1 {
+		t.Fatalf("%s", dump(res))
+	}
+	r := res.Recommendations[0]
+	if !slices.Equal(r.Columns, []string{"a", "b"}) {
+		t.Errorf("columns %v: %s", r.Columns, dump(res))
+	}
+	// t_a is covered; the unique t_a_id enforces something and stays.
+	if len(r.MakesRedundant) != 1 || r.MakesRedundant[0].Index != "public.t_a" || r.MakesRedundant[0].DropSQL != "DROP INDEX CONCURRENTLY public.t_a;" {
+		t.Errorf("makes redundant: %s", dump(r.MakesRedundant))
 	}
 }

@@ -31,9 +31,10 @@ type orderKey struct {
 
 // litPred is a constant predicate a partial index could be limited to.
 type litPred struct {
-	col *column
-	sql string  // the predicate as SQL: status = 'pending', deleted_at IS NULL
-	sel float64 // estimated share of rows that satisfy it; -1 unknown
+	col      *column
+	sql      string  // the predicate as SQL: status = 'pending', deleted_at IS NULL
+	sel      float64 // estimated share of rows that satisfy it; -1 unknown
+	nullTest bool    // IS NULL / IS NOT NULL
 }
 
 func addCol(list []*column, c *column) []*column {
@@ -316,13 +317,13 @@ func (l *level) condition(cond *pg_query.Node, get func(*relRef) *use) {
 		}
 		if nt.Nulltesttype == pg_query.NullTestType_IS_NULL {
 			u.eq = addCol(u.eq, c)
-			u.lits = append(u.lits, litPred{col: c, sql: c.quoted + " IS NULL", sel: nullSel(c)})
+			u.lits = append(u.lits, litPred{col: c, sql: c.quoted + " IS NULL", sel: nullSel(c), nullTest: true})
 		} else {
 			sel := -1.0
 			if c.hasStats {
 				sel = 1 - c.nullFrac
 			}
-			u.lits = append(u.lits, litPred{col: c, sql: c.quoted + " IS NOT NULL", sel: sel})
+			u.lits = append(u.lits, litPred{col: c, sql: c.quoted + " IS NOT NULL", sel: sel, nullTest: true})
 		}
 	case cond.GetBooleanTest() != nil:
 		bt := cond.GetBooleanTest()

@@ -31,6 +31,7 @@ INSERT INTO orders SELECT g, 1 + (g::bigint * 7877) % 20000, (ARRAY['new','paid'
 // login role internal/roles created, the least-privilege way.
 func adviceEndpoint(t *testing.T) (*server, *pgtest.Database) {
 	t.Helper()
+	needHypoPG(t)
 	login := "advice_ro_" + strings.ToLower(t.Name()[len(t.Name())-6:])
 	pw := pgtest.CreateRole(t, login, "")
 	owner := login + "_owner"

@@ -12,8 +12,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/pgherd/pgherd/internal/app"
 	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/testenv"
 )
 
 // intelFixture is a database with problems the health checks find and
@@ -119,8 +119,18 @@ func checkProgress(t *testing.T, log *progressLog, token string, total float64) 
 	}
 }
 
+// needHypoPG skips (fails in CI) a test that needs hypopg when the server
+// lacks it.
+func needHypoPG(t *testing.T) {
+	t.Helper()
+	if !pgtest.HasHypoPG() {
+		testenv.Missing(t, "the hypopg extension", "run scripts/deps.sh (Debian: apt-get install postgresql-15-hypopg)")
+	}
+}
+
 func intelServer(t *testing.T, mode string) (*server, *pgtest.Database) {
 	t.Helper()
+	needHypoPG(t)
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, intelFixture)
 	yaml := fmt.Sprintf("server: {port: 0, session_mode: %s}\nendpoints:\n  shop: {database_uri: \"${URI}\", access_mode: admin_ro, health: {foreign_key_min_rows: 0}}\n", mode)
@@ -179,6 +189,7 @@ func TestHealthToolsOverHTTP(t *testing.T) {
 
 // Over stdio there is no HTTP stream: progress travels on stdout.
 func TestHealthProgressOverStdio(t *testing.T) {
+	needHypoPG(t)
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, intelFixture)
 	a, err := appNew(t, fmt.Sprintf("endpoints:\n  shop: {database_uri: %q, access_mode: admin_rw}\n", db.URI))
@@ -199,7 +210,6 @@ func TestHealthProgressOverStdio(t *testing.T) {
 	defer cs.Close()
 	callProgress(t, cs, "shop_analyze_db_health", map[string]any{"checks": "all"}, "stdio-1")
 	checkProgress(t, log, "stdio-1", 16)
-	var _ = app.Options{}
 }
 
 // get_top_queries says exactly what to do when pg_stat_statements is not
@@ -218,6 +228,7 @@ func TestTopQueriesWithoutExtension(t *testing.T) {
 // findings, and get_server_info then shows each endpoint's worst finding
 // to callers who may see it.
 func TestHerdHealth(t *testing.T) {
+	needHypoPG(t)
 	env := map[string]string{}
 	for _, name := range []string{"shop", "billing", "web"} {
 		db := pgtest.NewDatabase(t)

@@ -31,7 +31,11 @@ import (
 //     schemas, tables and sequences, pg_monitor,
 //     default_transaction_read_only = on. Not pg_read_all_data: it would
 //     also let the role read pg_authid (every role's password verifier)
-//     and pg_user_mapping (foreign-server passwords);
+//     and pg_user_mapping (foreign-server passwords). That is all the
+//     database intelligence tools need (health checks, pg_stat_statements,
+//     hypopg index advice): pg_monitor brings pg_read_all_stats and
+//     pg_read_all_settings, SELECT brings the planner statistics
+//     (docs/intelligence.md; internal/dbhealth tests it);
 //   - admin_rw: the role owns the database (so it may create schemas and
 //     temporary tables), may create in public, and is in pg_monitor.
 //
