@@ -79,8 +79,12 @@ func scaleWorkload(n int) []advisor.Query {
 		func(i int) string {
 			return fmt.Sprintf("SELECT email FROM customers WHERE country = 'C%d' AND score > %d", i%50, 990-i%10)
 		},
-		func(i int) string { return fmt.Sprintf("SELECT sku, price FROM products WHERE brand = 'brand%d'", i%200) },
-		func(i int) string { return fmt.Sprintf("SELECT order_id, qty FROM items WHERE product_id = %d", 1+i*13) },
+		func(i int) string {
+			return fmt.Sprintf("SELECT sku, price FROM products WHERE brand = 'brand%d'", i%200)
+		},
+		func(i int) string {
+			return fmt.Sprintf("SELECT order_id, qty FROM items WHERE product_id = %d", 1+i*13)
+		},
 		func(i int) string {
 			return fmt.Sprintf("SELECT id, value FROM events WHERE user_id = %d AND kind = 'k%d' ORDER BY at DESC LIMIT 50", i*101, i%10)
 		},
@@ -93,17 +97,33 @@ func scaleWorkload(n int) []advisor.Query {
 		func(i int) string {
 			return fmt.Sprintf("SELECT p.sku, sum(i.qty) FROM items i JOIN products p ON p.id = i.product_id WHERE p.category = 'cat%d' AND p.price < %d GROUP BY p.sku", i%30, 5+i%5)
 		},
-		func(i int) string { return fmt.Sprintf("SELECT id FROM customers WHERE tier = '%s' ORDER BY created_at LIMIT 10", []string{"free", "pro", "team"}[i%3]) },
-		func(i int) string { return fmt.Sprintf("SELECT * FROM orders WHERE total BETWEEN %d AND %d AND channel = 'app'", i*10, i*10+5) },
-		func(i int) string { return fmt.Sprintf("UPDATE orders SET status = 'done' WHERE customer_id = %d AND status = 'shipped'", 1+i*11) },
-		func(i int) string { return fmt.Sprintf("DELETE FROM events WHERE user_id = %d AND at < '2023-01-02'", i*3) },
+		func(i int) string {
+			return fmt.Sprintf("SELECT id FROM customers WHERE tier = '%s' ORDER BY created_at LIMIT 10", []string{"free", "pro", "team"}[i%3])
+		},
+		func(i int) string {
+			return fmt.Sprintf("SELECT * FROM orders WHERE total BETWEEN %d AND %d AND channel = 'app'", i*10, i*10+5)
+		},
+		func(i int) string {
+			return fmt.Sprintf("UPDATE orders SET status = 'done' WHERE customer_id = %d AND status = 'shipped'", 1+i*11)
+		},
+		func(i int) string {
+			return fmt.Sprintf("DELETE FROM events WHERE user_id = %d AND at < '2023-01-02'", i*3)
+		},
 		func(i int) string {
 			return fmt.Sprintf("SELECT c.country, count(*) FROM customers c WHERE c.created_at >= '202%d-01-01' GROUP BY c.country", i%4)
 		},
-		func(i int) string { return fmt.Sprintf("SELECT id FROM products WHERE category = 'cat%d' ORDER BY price DESC LIMIT 5", i%30) },
-		func(i int) string { return fmt.Sprintf("SELECT value FROM events WHERE kind = 'k%d' AND value = %d", i%10, i%97) },
-		func(i int) string { return "SELECT count(*) FROM orders WHERE channel = 'web'" + strings.Repeat(" ", i) },
-		func(i int) string { return fmt.Sprintf("SELECT id FROM orders WHERE warehouse_id = %d AND created_at > '2022-06-%02d'", i%20, 1+i%28) },
+		func(i int) string {
+			return fmt.Sprintf("SELECT id FROM products WHERE category = 'cat%d' ORDER BY price DESC LIMIT 5", i%30)
+		},
+		func(i int) string {
+			return fmt.Sprintf("SELECT value FROM events WHERE kind = 'k%d' AND value = %d", i%10, i%97)
+		},
+		func(i int) string {
+			return "SELECT count(*) FROM orders WHERE channel = 'web'" + strings.Repeat(" ", i)
+		},
+		func(i int) string {
+			return fmt.Sprintf("SELECT id FROM orders WHERE warehouse_id = %d AND created_at > '2022-06-%02d'", i%20, 1+i%28)
+		},
 		func(i int) string { return fmt.Sprintf("SELECT i.* FROM items i WHERE i.order_id = %d", 1+i*101) },
 	}
 	out := make([]advisor.Query, n)
