@@ -15,7 +15,6 @@ package advisor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -671,13 +670,5 @@ func describe(err error) string {
 	if pe, ok := pg.AsError(err); ok {
 		return fmt.Sprintf("%s (SQLSTATE %s)", pe.Message, pe.SQLState)
 	}
-	var msg = err.Error()
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			break
-		}
-		err = u
-	}
-	return msg
+	return err.Error()
 }

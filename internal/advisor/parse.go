@@ -215,9 +215,7 @@ func collectSelect(sel *pg_query.SelectStmt, parent *level) *level {
 	for _, f := range sel.FromClause {
 		l.from(f)
 	}
-	for _, c := range conjuncts(sel.WhereClause) {
-		l.conds = append(l.conds, c)
-	}
+	l.conds = append(l.conds, conjuncts(sel.WhereClause)...)
 	l.exprs = append(l.exprs, sel.TargetList...)
 	l.exprs = append(l.exprs, sel.WhereClause, sel.HavingClause)
 	for _, s := range sel.SortClause {
