@@ -97,22 +97,32 @@ func (ix *indexInfo) includes() []string { return ix.Cols[ix.KeyCount:] }
 // collations, ordering, predicate) and, for B-trees, indexes whose key
 // columns are a leading prefix of another's with the same predicate.
 func duplicateIndexes(ctx context.Context, q pgx.Tx, e *env) (*outcome, error) {
+	// pg_constraint has no index on conindid: constraints are grouped
+	// once and joined, never looked up per index.
 	list, err := collect[indexInfo](q.Query(ctx, `
+WITH cons AS (
+  SELECT conindid, min(conname::text) FILTER (WHERE contype IN ('p', 'u', 'x')) AS backing, bool_or(contype = 'f') AS fk
+    FROM pg_catalog.pg_constraint WHERE conindid <> 0 GROUP BY conindid
+)
 SELECT c.oid, format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, t.relname), t.oid, am.amname,
        i.indisunique, i.indnkeyatts,
        ARRAY(SELECT pg_catalog.pg_get_indexdef(c.oid, k, true) FROM pg_catalog.generate_series(1, i.indnatts::int) k ORDER BY k),
        i.indclass::text, i.indcollation::text, i.indoption::text,
        coalesce(pg_catalog.pg_get_expr(i.indpred, i.indrelid, true), ''),
-       (SELECT con.conname::text FROM pg_catalog.pg_constraint con WHERE con.conindid = c.oid AND con.contype IN ('p', 'u', 'x') LIMIT 1),
-       EXISTS (SELECT FROM pg_catalog.pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.oid),
-       pg_catalog.pg_relation_size(c.oid), coalesce(s.idx_scan, 0), pg_catalog.pg_get_indexdef(c.oid)
+       cons.backing, coalesce(cons.fk, false),
+       pg_catalog.pg_relation_size(c.oid), coalesce(pg_catalog.pg_stat_get_numscans(c.oid), 0), pg_catalog.pg_get_indexdef(c.oid)
   FROM pg_catalog.pg_index i
   JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
   JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
   JOIN pg_catalog.pg_am am ON am.oid = c.relam
-  LEFT JOIN pg_catalog.pg_stat_all_indexes s ON s.indexrelid = c.oid
+  LEFT JOIN cons ON cons.conindid = c.oid
  WHERE i.indisvalid AND `+userRel("t", "n")+`
+   -- Only indexes sharing their first key column (or both starting with
+   -- an expression) with another index of the table can be duplicates
+   -- or prefixes: the rest need no definition text.
+   AND EXISTS (SELECT FROM pg_catalog.pg_index o WHERE o.indrelid = i.indrelid AND o.indexrelid <> i.indexrelid
+                 AND o.indisvalid AND o.indkey[0] = i.indkey[0])
  ORDER BY t.oid, c.oid`))
 	if err != nil {
 		return nil, err
@@ -272,8 +282,8 @@ SELECT format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, t.relna
   JOIN pg_catalog.pg_class c ON c.oid = s.indexrelid
   JOIN pg_catalog.pg_class t ON t.oid = s.relid
   JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
- WHERE s.idx_scan = 0 AND i.indisvalid AND NOT i.indisunique AND NOT i.indisreplident
-   AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint con WHERE con.conindid = c.oid)
+  LEFT JOIN (SELECT DISTINCT conindid FROM pg_catalog.pg_constraint WHERE conindid <> 0) con ON con.conindid = c.oid
+ WHERE s.idx_scan = 0 AND i.indisvalid AND NOT i.indisunique AND NOT i.indisreplident AND con.conindid IS NULL
    AND pg_catalog.pg_relation_size(c.oid) >= $1
    AND `+userRel("t", "n")+`
  ORDER BY 4 DESC, 1`, e.th.UnusedIndexMinBytes))

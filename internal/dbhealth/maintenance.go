@@ -45,23 +45,28 @@ WITH users AS (
   SELECT d.refobjid, ad.adrelid, ad.adnum
     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid
    WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.refclassid = 'pg_catalog.pg_class'::regclass
+), cols AS (
+  -- Grouped once and joined: a lookup per sequence would scan every
+  -- dependency once per sequence.
+  SELECT u.seq, json_agg(json_build_object(
+           'table', format('%I.%I', tn.nspname, t.relname), 'tableoid', t.oid::bigint, 'column', format('%I', a.attname), 'attnum', a.attnum,
+           'type', format_type(a.atttypid, a.atttypmod),
+           'typemin', CASE a.atttypid WHEN 'int2'::regtype THEN -32768 WHEN 'int4'::regtype THEN -2147483648 END,
+           'typemax', CASE a.atttypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647 END,
+           'identity', a.attidentity <> '') ORDER BY t.relname, a.attname) AS users
+    FROM users u JOIN pg_catalog.pg_class t ON t.oid = u.tbl
+    JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = u.tbl AND a.attnum = u.attnum
+   GROUP BY u.seq
 )
 SELECT format('%I.%I', n.nspname, c.relname), format_type(s.seqtypid, NULL), s.seqmin, s.seqmax, s.seqincrement, s.seqcycle,
        pg_catalog.has_sequence_privilege(c.oid, 'SELECT,USAGE'),
        CASE WHEN pg_catalog.has_sequence_privilege(c.oid, 'SELECT,USAGE') THEN pg_catalog.pg_sequence_last_value(c.oid) END,
-       coalesce((SELECT json_agg(json_build_object(
-                  'table', format('%I.%I', tn.nspname, t.relname), 'tableoid', t.oid::bigint, 'column', format('%I', a.attname), 'attnum', a.attnum,
-                  'type', format_type(a.atttypid, a.atttypmod),
-                  'typemin', CASE a.atttypid WHEN 'int2'::regtype THEN -32768 WHEN 'int4'::regtype THEN -2147483648 END,
-                  'typemax', CASE a.atttypid WHEN 'int2'::regtype THEN 32767 WHEN 'int4'::regtype THEN 2147483647 END,
-                  'identity', a.attidentity <> '') ORDER BY 1)
-                   FROM users u JOIN pg_catalog.pg_class t ON t.oid = u.tbl
-                   JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
-                   JOIN pg_catalog.pg_attribute a ON a.attrelid = u.tbl AND a.attnum = u.attnum
-                  WHERE u.seq = c.oid), '[]')
+       coalesce(cols.users, '[]')
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid
+  LEFT JOIN cols ON cols.seq = c.oid
  WHERE c.relkind = 'S' AND `+userRel("c", "n")+`
  ORDER BY 1`))
 	if err != nil {

@@ -79,25 +79,36 @@ SELECT format('%I.%I', n.nspname, c.relname), c.relpages::bigint, c.reltuples::f
 		Columns     int64
 		StatColumns int64
 	}
+	// Statistics are read once and joined by name (a per-index lookup in
+	// pg_stats would evaluate the view once per index).
 	indexes, err := collect[indexRow](q.Query(ctx, `
-SELECT format('%I.%I', n.nspname, ci.relname), format('%I.%I', n.nspname, t.relname),
-       ci.relpages::bigint, ci.reltuples::float8, current_setting('block_size')::bigint,
-       coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::bigint FROM unnest(ci.reloptions) o WHERE o LIKE 'fillfactor=%'), 90),
-       w.width, i.indnatts::bigint, w.n
-  FROM pg_catalog.pg_index i
-  JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid
-  JOIN pg_catalog.pg_am am ON am.oid = ci.relam AND am.amname = 'btree'
-  JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
-  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
-  CROSS JOIN LATERAL (
-    SELECT sum((1 - s.null_frac) * s.avg_width) AS width, count(s.*) AS n
-      FROM pg_catalog.pg_attribute ia
-      LEFT JOIN pg_catalog.pg_attribute ta ON ta.attrelid = i.indrelid AND ta.attnum = i.indkey[ia.attnum - 1] AND i.indkey[ia.attnum - 1] <> 0
-      LEFT JOIN pg_catalog.pg_stats s ON s.schemaname = n.nspname AND NOT s.inherited
-            AND ((ta.attname IS NOT NULL AND s.tablename = t.relname AND s.attname = ta.attname)
-              OR (ta.attname IS NULL AND s.tablename = ci.relname AND s.attname = ia.attname))
-     WHERE ia.attrelid = ci.oid AND ia.attnum > 0) w
- WHERE i.indisvalid AND ci.relpages > 10 AND t.relkind IN ('r', 'm') AND `+userRel("t", "n")))
+WITH idx AS (
+  SELECT i.indexrelid, i.indrelid, i.indkey, i.indnatts, n.nspname, ci.relname AS iname, t.relname AS tname,
+         ci.relpages, ci.reltuples, ci.reloptions, format('%I.%I', n.nspname, ci.relname) AS qi, format('%I.%I', n.nspname, t.relname) AS qt
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid
+    JOIN pg_catalog.pg_am am ON am.oid = ci.relam AND am.amname = 'btree'
+    JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+   WHERE i.indisvalid AND ci.relpages > 10 AND t.relkind IN ('r', 'm') AND `+userRel("t", "n")+`
+), cols AS (
+  SELECT x.indexrelid, x.nspname,
+         CASE WHEN x.indkey[ia.attnum - 1] <> 0 THEN x.tname ELSE x.iname END AS relname,
+         coalesce(ta.attname, ia.attname) AS attname
+    FROM idx x
+    JOIN pg_catalog.pg_attribute ia ON ia.attrelid = x.indexrelid AND ia.attnum > 0
+    LEFT JOIN pg_catalog.pg_attribute ta ON ta.attrelid = x.indrelid AND ta.attnum = x.indkey[ia.attnum - 1] AND x.indkey[ia.attnum - 1] <> 0
+), st AS MATERIALIZED (
+  SELECT schemaname, tablename, attname, null_frac, avg_width FROM pg_catalog.pg_stats WHERE NOT inherited
+), w AS (
+  SELECT c.indexrelid, sum((1 - st.null_frac) * st.avg_width) AS width, count(st.attname) AS n
+    FROM cols c LEFT JOIN st ON st.schemaname = c.nspname AND st.tablename = c.relname AND st.attname = c.attname
+   GROUP BY c.indexrelid
+)
+SELECT x.qi, x.qt, x.relpages::bigint, x.reltuples::float8, current_setting('block_size')::bigint,
+       coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::bigint FROM unnest(x.reloptions) o WHERE o LIKE 'fillfactor=%'), 90),
+       w.width, x.indnatts::bigint, w.n
+  FROM idx x JOIN w ON w.indexrelid = x.indexrelid`))
 	if err != nil {
 		return nil, err
 	}
