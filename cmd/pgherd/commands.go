@@ -175,6 +175,7 @@ func serveCmd() *cobra.Command {
 
 func stdioCmd() *cobra.Command {
 	var path, name, url, mode string
+	var allowPrivileged bool
 	cmd := &cobra.Command{
 		Use:   "stdio",
 		Short: "Serve one endpoint over stdin/stdout (for Claude Desktop, Cursor, VS Code)",
@@ -202,7 +203,9 @@ Logs go to stderr; stdout carries nothing but JSON-RPC.`,
 					return err
 				}
 				name = cfg.Names()[0] // named after the database
-
+				cfg.Endpoints[name].AllowPrivilegedRole = allowPrivileged
+			case allowPrivileged:
+				return usageError{"--allow-privileged-role goes with --database-url; in a config file set endpoints.NAME.allow_privileged_role: true"}
 			default:
 				var err error
 				if cfg, err = loadConfig(path); err != nil {
@@ -224,6 +227,8 @@ Logs go to stderr; stdout carries nothing but JSON-RPC.`,
 	cmd.Flags().StringVarP(&name, "endpoint", "e", "", "endpoint to serve (or main)")
 	cmd.Flags().StringVar(&url, "database-url", "", "serve this one database, no config file needed")
 	cmd.Flags().StringVar(&mode, "access-mode", string(access.UserRO), "access mode with --database-url: "+access.Names())
+	cmd.Flags().BoolVar(&allowPrivileged, "allow-privileged-role", false,
+		"with --database-url: start although the login role is a superuser, has BYPASSRLS or reads all data (a warning is logged)")
 	return cmd
 }
 

@@ -103,7 +103,7 @@ func TestStdioQuickForm(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, fixture)
-	cs, stderr := connectStdio(t, nil, "stdio", "--database-url", db.URI, "--access-mode", "user_ro")
+	cs, stderr := connectStdio(t, nil, "stdio", "--database-url", db.URI, "--access-mode", "user_ro", "--allow-privileged-role")
 
 	if got := listTools(t, cs); !reflect.DeepEqual(got, userTools) {
 		t.Errorf("tools = %v, want exactly %v", got, userTools)
@@ -160,10 +160,12 @@ endpoints:
   app1:
     database_uri: ${APP1_URI}
     access_mode: user_ro
+    allow_privileged_role: true  # the test cluster's superuser
   app2:
     database_uri: ${APP2_URI}
     access_mode: admin_ro
     endpoint: false
+    allow_privileged_role: true
 `)
 	env := []string{"APP1_URI=" + db1.URI, "APP2_URI=" + db2.URI}
 	prefixed := func(p string, names ...string) []string {
@@ -367,7 +369,7 @@ func TestStdioOnlyJSONRPC(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, fixture)
-	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro")
+	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro", "--allow-privileged-role")
 
 	// One request at a time, each answered before the next is sent: the
 	// order of responses to concurrent requests is not defined.
@@ -466,7 +468,7 @@ func TestStdioBeforeInitialize(t *testing.T) {
 func TestStdioMalformedLine(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro")
+	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro", "--allow-privileged-role")
 	r.send(initialize)
 	if m := r.next(); string(m.ID) != "1" || m.Error != nil {
 		t.Fatalf("initialize: %+v", m)

@@ -579,7 +579,21 @@ func (a *App) authOptions(cfg *config.Config) auth.Options {
 			opts.MaxConns = min(opts.MaxConns, 4)
 			opts.MinConns = 0
 			opts.Tracer = a.hub.DBTracer()
-			return pg.Connect(ctx, name, uri, opts)
+			p, err := pg.Connect(ctx, name, uri, opts)
+			if err != nil {
+				return nil, err
+			}
+			// A caller's own login is held to the same rule as an
+			// endpoint's: no privileged role in a validated mode.
+			warning, err := endpoint.CheckLogin(ep, "the caller's login role", p.Login())
+			if err != nil {
+				p.Close()
+				return nil, &auth.Error{Kind: auth.ErrForbidden, Description: err.Error()}
+			}
+			if warning != "" {
+				a.logger.Warn("privileged login role", "endpoint", name, "warning", warning)
+			}
+			return p, nil
 		},
 		Logger: a.logger.With("component", "auth"),
 	}

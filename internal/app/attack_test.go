@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -21,6 +22,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite docs/attack-report.md from the attack replay")
 
+// atkOnly narrows the replay to the vectors whose names match, one lane per
+// mode: for working on a class of vectors without replaying them all
+// (go test ./internal/app -run TestAttackReplay -attack.only 'owner|json').
+var atkOnly = flag.String("attack.only", "", "replay only the corpus vectors whose names match this regular expression")
+
 const atkReportPath = "../../docs/attack-report.md"
 
 // atkParallel bounds the vectors running at once across all lanes.
@@ -33,10 +39,10 @@ var atkLanes = map[access.Mode]int{access.UserRO: 2, access.UserRW: 2, access.Ad
 
 // atkUnseenWrites are vectors that write although the validator judges
 // them read-only: calls through attribute notation (a.touch_account) are
-// column references in the parse tree, and the validator cannot see the
-// function (schema.sql says so). Outside admin_rw the role has no EXECUTE
-// on the owner's functions (42501); in admin_rw the write is allowed, and
-// the vector needs a fresh copy afterwards like any other write.
+// column references in the parse tree. The validated modes refuse them
+// after looking the name up in the catalog; in admin_rw, which runs any
+// statement, the write is allowed, and the vector needs a fresh copy
+// afterwards like any other write.
 var atkUnseenWrites = map[string]string{
 	"function-by-attribute-notation":               "attribute-notation call: the validator sees a column reference",
 	"function-by-attribute-notation-parenthesized": "attribute-notation call: the validator sees a column reference",
@@ -59,6 +65,7 @@ type atkResult struct {
 	v       *atkVector
 	mode    access.Mode
 	off     bool // replayed with the validator switched off
+	priv    bool // replayed with a superuser login and allow_privileged_role
 	got     atkAttempt
 	wrote   []string // changes a vector allowed to write made (not findings)
 	effects []string // side effects found where none is allowed
@@ -84,7 +91,11 @@ func (r *atkResults) add(res *atkResult) {
 // nothing changed where nothing may. It then replays the vectors the corpus
 // expects refused with the validator switched off (the endpoint's pool and
 // transaction options, without sqlguard) and records which only the
-// validator stops. With -update it rewrites docs/attack-report.md.
+// validator stops. It also replays every vector that reaches the database
+// in user_ro, user_rw and admin_ro with the endpoint logged in as a
+// superuser under allow_privileged_role: no role privilege holds there, so
+// the validator and the executor must hold on their own. With -update it
+// rewrites docs/attack-report.md.
 //
 // Each lane is a copy of the fixture that runs its vectors one at a time,
 // so a change is attributed to the vector that made it. After a vector the
@@ -96,6 +107,21 @@ func TestAttackReplay(t *testing.T) {
 	}
 	started := time.Now()
 	vectors := loadAttackVectors(t)
+	lanes := atkLanes
+	if *atkOnly != "" {
+		re, err := regexp.Compile(*atkOnly)
+		if err != nil {
+			t.Fatalf("-attack.only: %v", err)
+		}
+		vectors = slices.DeleteFunc(vectors, func(v *atkVector) bool { return !re.MatchString(v.Name) })
+		if *update {
+			t.Fatal("-update rewrites the whole report: run it without -attack.only")
+		}
+		lanes = map[access.Mode]int{}
+		for _, m := range access.Modes {
+			lanes[m] = 1
+		}
+	}
 	f := newAttackFixture(t)
 	results := &atkResults{}
 	sem := make(chan struct{}, atkParallel)
@@ -108,9 +134,9 @@ func TestAttackReplay(t *testing.T) {
 				refusedHere = append(refusedHere, v)
 			}
 		}
-		for k := range atkLanes[m] {
+		for k := range lanes[m] {
 			var share []*atkVector
-			for i := k; i < len(vectors); i += atkLanes[m] {
+			for i := k; i < len(vectors); i += lanes[m] {
 				share = append(share, vectors[i])
 			}
 			wg.Go(func() {
@@ -122,6 +148,20 @@ func TestAttackReplay(t *testing.T) {
 		wg.Go(func() {
 			t.Run("validator_off/"+string(m), func(t *testing.T) {
 				atkReplayLane(t, f, m, validatorOff, refusedHere, sem, results)
+			})
+		})
+		if m == access.AdminRW {
+			continue // not a validated mode: the login role is its boundary
+		}
+		var reaching []*atkVector
+		for _, v := range vectors {
+			if atkReachesDatabase(v, m) {
+				reaching = append(reaching, v)
+			}
+		}
+		wg.Go(func() {
+			t.Run("privileged/"+string(m), func(t *testing.T) {
+				atkReplayLane(t, f, m, throughMCPPrivileged, reaching, sem, results)
 			})
 		})
 	}
@@ -165,6 +205,22 @@ func atkReplayLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind, ve
 	}
 }
 
+// atkReachesDatabase: the validator needs the database to decide v in m
+// (it does not refuse v from its text alone). The privileged lanes replay
+// only these: whatever the text alone refuses never reaches the server,
+// whatever the login.
+func atkReachesDatabase(v *atkVector, m access.Mode) bool {
+	if v.guard(m) != atkRefused || v.Check[m] == atkAllowed {
+		return true
+	}
+	_, err := sqlguard.Validate(v.sqlFor("atk_lane"), sqlguard.Options{Mode: m, Database: "atk_lane", ServerMajor: atkServerMajor})
+	return err == nil
+}
+
+// atkMaxResponse is the most a tool result may take, encoded, over
+// max_result_bytes: the JSON-RPC envelope, the columns and the footer.
+const atkMaxResponse = atkMaxResultBytes + 4<<10
+
 // atkMayWrite: the corpus lets v run in m, m writes, and the validator does
 // not judge v read-only (or cannot see its write).
 func atkMayWrite(v *atkVector, m access.Mode) bool {
@@ -174,7 +230,7 @@ func atkMayWrite(v *atkVector, m access.Mode) bool {
 	if atkUnseenWrites[v.Name] != "" {
 		return true
 	}
-	verdict, err := sqlguard.Check(v.SQL, m)
+	verdict, err := sqlguard.Validate(v.sqlFor("atk_lane"), sqlguard.Options{Mode: m, Database: "atk_lane", ServerMajor: atkServerMajor})
 	return err == nil && !verdict.ReadOnly
 }
 
@@ -192,9 +248,9 @@ func atkReplayOne(t *testing.T, l *lane, v *atkVector, kind laneKind, results *a
 		timeout = 10 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	res := &atkResult{v: v, mode: l.mode, off: kind == validatorOff}
+	res := &atkResult{v: v, mode: l.mode, off: kind == validatorOff, priv: kind == throughMCPPrivileged}
 	begin := time.Now()
-	res.got = l.runner.run(ctx, v.SQL)
+	res.got = l.runner.run(ctx, v.sqlFor(l.db))
 	res.elapsed = time.Since(begin)
 	cancel()
 	if res.got.Broken != "" {
@@ -221,6 +277,9 @@ func atkReplayOne(t *testing.T, l *lane, v *atkVector, kind laneKind, results *a
 	if res.got.Leak != "" && !res.off {
 		res.effects = append(res.effects, "leak: the result shows "+res.got.Leak)
 	}
+	if res.got.Size > atkMaxResponse && !res.off {
+		res.effects = append(res.effects, fmt.Sprintf("output: the tool result takes %d bytes encoded, over max_result_bytes (%d) and its envelope", res.got.Size, atkMaxResultBytes))
+	}
 	results.add(res)
 	if res.off {
 		return res
@@ -233,11 +292,23 @@ func atkReplayOne(t *testing.T, l *lane, v *atkVector, kind laneKind, results *a
 		res.skipped = d.why
 		t.Skip(d.why)
 	}
-	if res.got.Outcome != want {
+	switch {
+	case res.priv:
+		// No role privilege holds: what the validator refuses must be
+		// refused; anything else may run, fail or be bounded, as long as
+		// it changes and shows nothing it must not (checked below).
+		if v.guard(l.mode) == atkRefused && res.got.Outcome != atkRefused {
+			t.Errorf("%s in %s with a superuser login: got %s (%s), the validator must refuse it\nSQL: %s", v.Name, l.mode, res.got, res.got.Detail, v.SQL)
+		}
+	case res.got.Outcome != want:
 		t.Errorf("%s in %s: got %s (%s), corpus expects %s\nSQL: %s", v.Name, l.mode, res.got, res.got.Detail, want, v.SQL)
 	}
 	if len(res.effects) > 0 {
-		t.Errorf("%s in %s (%s): side effects:\n  %s\nSQL: %s", v.Name, l.mode, res.got, strings.Join(res.effects, "\n  "), v.SQL)
+		who := ""
+		if res.priv {
+			who = " with a superuser login"
+		}
+		t.Errorf("%s in %s%s (%s): side effects:\n  %s\nSQL: %s", v.Name, l.mode, who, res.got, strings.Join(res.effects, "\n  "), v.SQL)
 	}
 	return res
 }
@@ -276,8 +347,12 @@ func atkReport(vectors []*atkVector, list []*atkResult) string {
 	for i, v := range vectors {
 		order[v.Name] = i
 	}
-	var mcpRes, offRes []*atkResult
+	var mcpRes, offRes, privRes []*atkResult
 	for _, r := range list {
+		if r.priv {
+			privRes = append(privRes, r)
+			continue
+		}
 		if r.off {
 			offRes = append(offRes, r)
 		} else {
@@ -294,6 +369,7 @@ func atkReport(vectors []*atkVector, list []*atkResult) string {
 	}
 	byVector(mcpRes)
 	byVector(offRes)
+	byVector(privRes)
 
 	var b strings.Builder
 	b.WriteString(`# Attack replay report
@@ -464,6 +540,46 @@ temp_file_limit), **H** hung until the caller's deadline (nothing in pgherd or P
 	} else {
 		b.WriteString("| vector | mode | outcome | side effects |\n|---|---|---|---|\n")
 		for _, r := range eff {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.v.Name, r.mode, r.got, atkCell(strings.Join(r.effects, "; ")))
+		}
+	}
+
+	b.WriteString("\n## With a superuser login\n\n" +
+		"Every vector the validator cannot refuse from its text alone, replayed in user_ro, user_rw and admin_ro with the\n" +
+		"endpoint logged in as a superuser under `allow_privileged_role: true` (the log and get_server_info warn). No role\n" +
+		"privilege holds, row-level security does not apply, EXECUTE is never checked: what the corpus expects the validator\n" +
+		"to refuse (its catalog lookups included) must be refused, and nothing may change or show what the mode must not\n" +
+		"read (secret tokens in the user modes, password verifiers, user mapping passwords). Rows that row-level security\n" +
+		"would hide are not counted: a superuser is not subject to it, which is why tenant_settings refuses such a login.\n\n")
+	privCount := map[access.Mode]map[string]int{}
+	var privEff []*atkResult
+	for _, r := range privRes {
+		if privCount[r.mode] == nil {
+			privCount[r.mode] = map[string]int{}
+		}
+		privCount[r.mode]["all"]++
+		privCount[r.mode][letter(r.got)]++
+		if len(r.effects) > 0 {
+			privEff = append(privEff, r)
+		}
+	}
+	b.WriteString("| mode | replayed | V validator | X executor | P PostgreSQL | B bounded | A allowed | with side effects |\n|---|---|---|---|---|---|---|---|\n")
+	for _, m := range access.Modes {
+		n := privCount[m]
+		if n == nil {
+			continue
+		}
+		effs := 0
+		for _, r := range privEff {
+			if r.mode == m {
+				effs++
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", m, n["all"], n["V"], n["X"], n["P"], n["B"], n["A"], effs)
+	}
+	if len(privEff) > 0 {
+		b.WriteString("\n| vector | mode | outcome | side effects |\n|---|---|---|---|\n")
+		for _, r := range privEff {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.v.Name, r.mode, r.got, atkCell(strings.Join(r.effects, "; ")))
 		}
 	}
@@ -715,20 +831,27 @@ func TestAttackCheckerDetects(t *testing.T) {
 func TestAttackLeakCheck(t *testing.T) {
 	for _, tc := range []struct {
 		mode access.Mode
+		rls  bool
 		out  string
 		want string
 	}{
-		{access.UserRO, `[["tenant_b_marker"]]`, "documents rows row-level security hides"},
-		{access.UserRW, `<row><title>tenant_a_marker</title></row>`, "documents rows row-level security hides"},
-		{access.AdminRO, `[["tenant_b_marker"]]`, "documents rows row-level security hides"},
-		{access.AdminRW, `[["tenant_b_marker"]]`, ""}, // the owner is not subject to the policy
-		{access.UserRO, `[["tenant_a_marker-secret-token"]]`, "secret.tokens"},
-		{access.AdminRO, `[["tenant_a_marker-secret-token"]]`, ""}, // admin_ro may read secret
-		{access.UserRW, `[["tenant_b_marker","tenant_b_marker-secret-token"]]`, "documents rows row-level security hides and secret.tokens"},
-		{access.UserRO, `[["only the markers' names"]]`, ""},
+		{access.UserRO, true, `[["tenant_b_marker"]]`, "documents rows row-level security hides"},
+		{access.UserRW, true, `<row><title>tenant_a_marker</title></row>`, "documents rows row-level security hides"},
+		{access.AdminRO, true, `[["tenant_b_marker"]]`, "documents rows row-level security hides"},
+		{access.AdminRW, true, `[["tenant_b_marker"]]`, ""}, // the owner is not subject to the policy
+		{access.UserRO, false, `[["tenant_b_marker"]]`, ""}, // a superuser login bypasses it
+		{access.UserRO, true, `[["tenant_a_marker-secret-token"]]`, "secret.tokens"},
+		{access.UserRO, false, `[["tenant_a_marker-secret-token"]]`, "secret.tokens"},
+		{access.AdminRO, true, `[["tenant_a_marker-secret-token"]]`, ""}, // admin_ro may read secret
+		{access.UserRW, true, `[["tenant_b_marker","tenant_b_marker-secret-token"]]`, "documents rows row-level security hides and secret.tokens"},
+		{access.UserRO, true, `[["only the markers' names"]]`, ""},
+		{access.AdminRO, true, `ERROR: x: SCRAM-SHA-256$4096:abc (SQLSTATE P0001)`, "a password verifier"},
+		{access.AdminRO, false, `[["{md5deadbeefcafebabe0123456789abcdef}"]]`, "a password verifier"},
+		{access.AdminRO, true, `[["password=atk-mapping-secret-admin"]]`, "a user mapping's password"},
+		{access.AdminRW, true, `[["password=atk-mapping-secret-admin"]]`, ""},
 	} {
-		if got := atkLeak(tc.mode, tc.out); got != tc.want {
-			t.Errorf("atkLeak(%s, %s) = %q, want %q", tc.mode, tc.out, got, tc.want)
+		if got := atkLeak(tc.mode, tc.rls, tc.out); got != tc.want {
+			t.Errorf("atkLeak(%s, %t, %s) = %q, want %q", tc.mode, tc.rls, tc.out, got, tc.want)
 		}
 	}
 }

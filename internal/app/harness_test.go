@@ -57,7 +57,23 @@ func start(t *testing.T, yaml string, env map[string]string) *server {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
+	allowSuperuser(cfg, yaml)
 	return startConfig(t, cfg)
+}
+
+// allowSuperuser sets allow_privileged_role on every endpoint unless the
+// test's YAML says something about it: most tests log in as the test
+// cluster's superuser (pgtest.NewDatabase's URI), which a validated mode
+// refuses by default. The login check itself is tested where the YAML
+// names the key (privileged_test.go), and the attack replay runs with
+// least-privilege roles as well as with a superuser.
+func allowSuperuser(cfg *config.Config, yaml string) {
+	if strings.Contains(yaml, "allow_privileged_role") {
+		return
+	}
+	for _, ep := range cfg.Endpoints {
+		ep.AllowPrivilegedRole = true
+	}
 }
 
 func startConfig(t *testing.T, cfg *config.Config) *server {
@@ -270,6 +286,7 @@ func appNew(t *testing.T, yaml string) (*app.App, error) {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	allowSuperuser(cfg, yaml)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, err := app.New(ctx, cfg, app.Options{Version: "test"})

@@ -28,6 +28,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/catalog"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/pg"
@@ -52,7 +53,19 @@ type atkVector struct {
 	SQL      string                     `yaml:"sql"`
 	Expect   map[access.Mode]atkOutcome `yaml:"expect"`
 	Guard    map[access.Mode]atkOutcome `yaml:"guard"`
+	Check    map[access.Mode]atkOutcome `yaml:"check"`
 }
+
+// guard is the validator's verdict on v in m (its catalog lookups included).
+func (v *atkVector) guard(m access.Mode) atkOutcome {
+	if g, ok := v.Guard[m]; ok {
+		return g
+	}
+	return v.Expect[m]
+}
+
+// sqlFor is v's SQL for a lane in database db ({db} is its name).
+func (v *atkVector) sqlFor(db string) string { return strings.ReplaceAll(v.SQL, "{db}", db) }
 
 const atkDir = "../../testdata/attacks"
 
@@ -98,6 +111,9 @@ endpoints:
     limits: {statement_timeout: 2s, lock_timeout: 1s, max_rows: %d, max_result_bytes: %d}
 `
 
+// atkPrivilegedYAML is the line a superuser lane adds to its endpoint.
+const atkPrivilegedYAML = "    allow_privileged_role: true\n"
+
 // atkFixture is the template database and the roles: the owner (the
 // admin_rw login role, which loaded the fixture and owns every object) and
 // one login role per other mode, all made by internal/roles.
@@ -105,6 +121,9 @@ type atkFixture struct {
 	template string // never connected to after set-up (CREATE DATABASE … TEMPLATE needs that)
 	owner    string
 	role     map[access.Mode]string
+	// super is a superuser login role: the privileged lanes log in as it,
+	// with allow_privileged_role, to show what holds without the roles.
+	super    string
 	password string
 	// mu serialises roles.Apply: the statement lists ALTER the (shared)
 	// roles, and concurrent updates of one pg_authid row fail.
@@ -114,7 +133,7 @@ type atkFixture struct {
 func newAttackFixture(t *testing.T) *atkFixture {
 	t.Helper()
 	suffix := strings.ToLower(rand.Text()[:8])
-	f := &atkFixture{owner: "atk_owner_" + suffix, role: map[access.Mode]string{}, password: rand.Text()}
+	f := &atkFixture{owner: "atk_owner_" + suffix, super: "atk_super_" + suffix, role: map[access.Mode]string{}, password: rand.Text()}
 	for _, m := range access.Modes {
 		f.role[m] = "atk_" + string(m) + "_" + suffix
 	}
@@ -122,9 +141,9 @@ func newAttackFixture(t *testing.T) *atkFixture {
 	// Registered before any database exists, so it runs after they are all
 	// dropped (cleanups run last in, first out).
 	t.Cleanup(func() {
-		for _, m := range []access.Mode{access.UserRO, access.UserRW, access.AdminRO, access.AdminRW} {
-			if _, err := atkSuperExec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+pgx.Identifier{f.role[m]}.Sanitize()); err != nil {
-				t.Errorf("dropping role %s: %v", f.role[m], err)
+		for _, r := range []string{f.role[access.UserRO], f.role[access.UserRW], f.role[access.AdminRO], f.role[access.AdminRW], f.super} {
+			if _, err := atkSuperExec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+				t.Errorf("dropping role %s: %v", r, err)
 			}
 		}
 	})
@@ -140,7 +159,48 @@ func newAttackFixture(t *testing.T) *atkFixture {
 	for _, m := range []access.Mode{access.UserRO, access.UserRW, access.AdminRO} {
 		f.apply(t, db.Name, m)
 	}
+	f.privileged(t, db.Name)
 	return f
+}
+
+// privileged adds what only a superuser can set up: the superuser login
+// role; user mappings that hold a password (for PUBLIC, the admin_ro role
+// and the superuser, so both pg_user_mappings and information_schema show
+// it to them); statistics on pg_authid (pg_statistic and pg_stats then hold
+// password verifiers); and standard_conforming_strings = off as the default
+// of every role the lanes log in as, which pgherd must override.
+func (f *atkFixture) privileged(t *testing.T, db string) {
+	t.Helper()
+	super := pgx.Identifier{f.super}.Sanitize()
+	stmts := []string{
+		fmt.Sprintf("CREATE ROLE %s LOGIN SUPERUSER PASSWORD %s", super, quoteLiteral(f.password)),
+		"CREATE FOREIGN DATA WRAPPER atk_fdw",
+		"CREATE SERVER atk_server FOREIGN DATA WRAPPER atk_fdw OPTIONS (host 'db.internal')",
+		"CREATE USER MAPPING FOR PUBLIC SERVER atk_server OPTIONS (user 'remote', password 'atk-mapping-secret-public')",
+		fmt.Sprintf("CREATE USER MAPPING FOR %s SERVER atk_server OPTIONS (user 'remote', password 'atk-mapping-secret-admin')", pgx.Identifier{f.role[access.AdminRO]}.Sanitize()),
+		fmt.Sprintf("CREATE USER MAPPING FOR %s SERVER atk_server OPTIONS (user 'remote', password 'atk-mapping-secret-super')", super),
+		"ANALYZE pg_catalog.pg_authid",
+	}
+	for _, r := range []string{f.role[access.UserRO], f.role[access.UserRW], f.role[access.AdminRO], f.role[access.AdminRW], f.super} {
+		stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s SET standard_conforming_strings = off", pgx.Identifier{r}.Sanitize()))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, sql := range stmts {
+		if _, err := atkSuperExec(ctx, db, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
+// login is the role a lane of kind logs in as for mode m.
+func (f *atkFixture) login(m access.Mode, kind laneKind) string {
+	if kind == throughMCPPrivileged {
+		return f.super
+	}
+	return f.role[m]
 }
 
 func (f *atkFixture) spec(db string, m access.Mode) roles.Spec {
@@ -237,9 +297,12 @@ type atkAttempt struct {
 	// Broken is set when the call itself failed (a protocol error, not a
 	// tool error): a finding in every case.
 	Broken string
-	// Leak names what a successful result showed that the mode's role
+	// Leak names what the result or error showed that the mode's login
 	// must not read (see atkLeak).
 	Leak string
+	// Size is the encoded size of the tool result (text and structured
+	// content, as JSON): what max_result_bytes must bound.
+	Size int
 }
 
 // atkRLSMarker matches the title of a documents row (hidden by row-level
@@ -247,17 +310,29 @@ type atkAttempt struct {
 // it always is here) and not the secret tokens, which start the same way.
 var atkRLSMarker = regexp.MustCompile(`tenant_[ab]_marker([^-]|$)`)
 
-// atkLeak says what out, a result as the caller sees it, shows that mode's
-// role must not read: rows row-level security hides (all but admin_rw,
-// whose role owns the table and so is not subject to its policy), and in
-// the user modes anything from secret.tokens.
-func atkLeak(m access.Mode, out string) string {
+// atkVerifier matches a password verifier as pg_authid stores it.
+var atkVerifier = regexp.MustCompile(`SCRAM-SHA-256\$|md5[0-9a-f]{32}`)
+
+// atkLeak says what out, a result or an error as the caller sees it, shows
+// that mode's login must not read: rows row-level security hides (all but
+// admin_rw, whose role owns the table and so is not subject to its policy;
+// and not with a superuser login, which bypasses row-level security:
+// rlsApplies is false then), in the user modes anything from
+// secret.tokens, and in every validated mode a password verifier or a user
+// mapping's password.
+func atkLeak(m access.Mode, rlsApplies bool, out string) string {
 	var leaks []string
-	if m != access.AdminRW && atkRLSMarker.MatchString(out) {
+	if m != access.AdminRW && rlsApplies && atkRLSMarker.MatchString(out) {
 		leaks = append(leaks, "documents rows row-level security hides")
 	}
 	if m.PublicOnly() && strings.Contains(out, "secret-token") {
 		leaks = append(leaks, "secret.tokens")
+	}
+	if m != access.AdminRW && atkVerifier.MatchString(out) {
+		leaks = append(leaks, "a password verifier")
+	}
+	if m != access.AdminRW && strings.Contains(out, "atk-mapping-secret") {
+		leaks = append(leaks, "a user mapping's password")
 	}
 	return strings.Join(leaks, " and ")
 }
@@ -310,8 +385,12 @@ type atkRunner interface {
 
 // mcpRunner calls execute_sql through a go-sdk client session: the real path.
 type mcpRunner struct {
-	cs   *mcp.ClientSession
-	mode access.Mode
+	cs    *mcp.ClientSession
+	mode  access.Mode
+	db    string
+	rls   bool // the login is subject to row-level security
+	priv  bool // the login bypasses privileges
+	watch func() *pgx.Conn
 }
 
 func (r *mcpRunner) call(ctx context.Context, sql string) (*mcp.CallToolResult, error) {
@@ -323,15 +402,20 @@ func (r *mcpRunner) run(ctx context.Context, sql string) atkAttempt {
 	if err != nil {
 		return atkAttempt{Broken: fmt.Sprintf("calling execute_sql: %v", err)}
 	}
+	size := 0
+	if b, err := json.Marshal(res); err == nil {
+		size = len(b)
+	}
 	if res.IsError {
-		_, guardErr := sqlguard.Check(sql, r.mode)
-		return atkClassifyText(text(res), guardErr)
+		a := atkClassifyText(text(res), r.guardErr(ctx, sql))
+		a.Leak, a.Size = atkLeak(r.mode, r.rls, text(res)), size
+		return a
 	}
 	sc, _ := res.StructuredContent.(map[string]any)
 	if sc == nil {
 		return atkAttempt{Broken: fmt.Sprintf("execute_sql returned no structured content: %s", text(res))}
 	}
-	a := atkAttempt{Outcome: atkAllowed, Detail: fmt.Sprintf("%v rows", sc["row_count"]), Leak: atkLeak(r.mode, text(res))}
+	a := atkAttempt{Outcome: atkAllowed, Detail: fmt.Sprintf("%v rows", sc["row_count"]), Leak: atkLeak(r.mode, r.rls, text(res)), Size: size}
 	if c, _ := sc["command"].(string); c != "" {
 		a.Detail = c
 	}
@@ -341,6 +425,36 @@ func (r *mcpRunner) run(ctx context.Context, sql string) atkAttempt {
 	}
 	return a
 }
+
+// guardErr is what the validator says of sql, with what the lane's
+// endpoint knows of its server, its catalog lookup included (run by the
+// lane's watcher in the lane's database, with the search_path the
+// executor gives the mode).
+func (r *mcpRunner) guardErr(ctx context.Context, sql string) error {
+	v, err := sqlguard.Validate(sql, sqlguard.Options{Mode: r.mode, Database: r.db, ServerMajor: atkServerMajor, PrivilegedLogin: r.priv})
+	if err != nil || v.Lookup == nil || r.watch == nil {
+		return err
+	}
+	tx, err := r.watch().Begin(ctx)
+	if err != nil {
+		return nil
+	}
+	defer tx.Rollback(ctx)
+	if r.mode.PublicOnly() {
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path = public"); err != nil {
+			return nil
+		}
+	}
+	found, err := catalog.Resolve(ctx, tx, v.Lookup)
+	if err != nil {
+		return nil
+	}
+	return v.Judge(found)
+}
+
+// atkServerMajor is the major version of the test server (Debian's
+// postgresql-15, as the corpus's expectations assume).
+const atkServerMajor = 15
 
 func (r *mcpRunner) probe(ctx context.Context, sql string) (string, error) {
 	res, err := r.call(ctx, sql)
@@ -412,7 +526,7 @@ func (r *directRunner) run(ctx context.Context, sql string) atkAttempt {
 		a.Detail = res.Command
 	}
 	if b, err := json.Marshal(res.Rows); err == nil {
-		a.Leak = atkLeak(r.mode, string(b))
+		a.Leak = atkLeak(r.mode, true, string(b))
 	}
 	if a.Leak != "" {
 		a.Detail += "; read " + a.Leak
@@ -478,6 +592,7 @@ var atkNotifyChannels = []string{"pgherd", "chan", "c"}
 // survive every vector and hear no notification.
 type lane struct {
 	mode   access.Mode
+	kind   laneKind
 	db     string
 	runner atkRunner
 
@@ -497,8 +612,9 @@ type lane struct {
 type laneKind int
 
 const (
-	throughMCP   laneKind = iota // go-sdk client → HTTP → pgherd → PostgreSQL
-	validatorOff                 // pg.Pool.Run with the endpoint's options, no sqlguard
+	throughMCP           laneKind = iota // go-sdk client → HTTP → pgherd → PostgreSQL
+	validatorOff                         // pg.Pool.Run with the endpoint's options, no sqlguard
+	throughMCPPrivileged                 // throughMCP, logged in as a superuser with allow_privileged_role
 )
 
 // newLane copies the template for mode m and opens everything a lane needs;
@@ -507,14 +623,19 @@ func newLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind) *lane {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l := &lane{mode: m, db: f.copyFor(t, m)}
-	uri := pgtest.URIAs(l.db, f.role[m], f.password)
+	l := &lane{mode: m, kind: kind, db: f.copyFor(t, m)}
+	login := f.login(m, kind)
+	uri := pgtest.URIAs(l.db, login, f.password)
 	yaml := fmt.Sprintf(atkEndpointYAML, m, atkMaxRows, atkMaxResultBytes)
 	switch kind {
-	case throughMCP:
+	case throughMCP, throughMCPPrivileged:
+		if kind == throughMCPPrivileged {
+			yaml += atkPrivilegedYAML
+		}
 		s := start(t, yaml, map[string]string{"URI": uri})
 		cs := s.connect(t, "/atk/mcp", streamable, nil)
-		l.runner = &mcpRunner{cs: cs, mode: m}
+		l.runner = &mcpRunner{cs: cs, mode: m, db: l.db, rls: kind == throughMCP, priv: kind == throughMCPPrivileged,
+			watch: func() *pgx.Conn { return l.watch }}
 		l.closers = append(l.closers, func() { cs.Close(); s.stop(t) })
 	case validatorOff:
 		cfg, err := config.Parse([]byte(yaml), mapEnv(map[string]string{"URI": uri}))
@@ -540,7 +661,7 @@ func newLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind) *lane {
 	}
 	scfg.OnNotification = func(*pgconn.PgConn, *pgconn.Notification) { l.notified.Add(1) }
 	if l.sentinel, err = pgx.ConnectConfig(ctx, scfg); err != nil {
-		t.Fatalf("sentinel as %s: %v", f.role[m], err)
+		t.Fatalf("sentinel as %s: %v", login, err)
 	}
 	l.sentinelPID = l.sentinel.PgConn().PID()
 	for _, ch := range atkNotifyChannels {
@@ -554,7 +675,7 @@ func newLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind) *lane {
 	})
 	t.Cleanup(l.close)
 
-	if l.snapSQL, err = atkSnapshotSQL(ctx, l.watch, f.role[m], l.sentinelPID); err != nil {
+	if l.snapSQL, err = atkSnapshotSQL(ctx, l.watch, login, l.sentinelPID); err != nil {
 		t.Fatalf("building the snapshot query: %v", err)
 	}
 	if l.base, err = l.snapshot(ctx); err != nil {

@@ -493,6 +493,7 @@ func newApp(t *testing.T, yaml string, env map[string]string) *app.App {
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
+	allowSuperuser(cfg, yaml)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, err := app.New(ctx, cfg, app.Options{Version: "test"})

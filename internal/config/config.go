@@ -136,6 +136,16 @@ type Endpoint struct {
 	// statement; "{tenant}" and "{user}" in values are replaced by the caller's
 	// verified identity.
 	TenantSettings map[string]string `yaml:"tenant_settings,omitempty"`
+
+	// AllowPrivilegedRole lets an endpoint in a validated mode (user_ro,
+	// user_rw, admin_ro) start although its login role is a superuser, has
+	// BYPASSRLS or belongs to a predefined role that reads or writes all
+	// data or server files, and lets tenant_settings sit on a login that
+	// bypasses row-level security. pgherd then warns in its log and in
+	// get_server_info; the SQL validator and executor still hold, the
+	// database role no longer does. Default false: such an endpoint does
+	// not start.
+	AllowPrivilegedRole bool `yaml:"allow_privileged_role,omitempty"`
 }
 
 // Served reports whether the endpoint has its own /{name}/mcp path.

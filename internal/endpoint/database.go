@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +43,8 @@ type Database struct {
 	tenants map[string]*pg.Pool // tenants with their own database_uri
 	slots   map[slotKey]*slot   // live entries only: removed when unused
 	lastErr error
+	// warnings are the privileged logins allow_privileged_role let in.
+	warnings []string
 }
 
 // OpenOptions configure [Open].
@@ -121,6 +124,9 @@ func (d *Database) connect(ctx context.Context) error {
 	var errs []error
 	if d.pool == nil && d.cfg.DatabaseURI != "" && !d.loginMode() {
 		p, err := pg.Connect(ctx, d.Name, d.cfg.DatabaseURI.Reveal(), d.opts)
+		if err == nil {
+			err = d.admit(p, "its login role")
+		}
 		if err != nil {
 			errs = append(errs, err)
 		} else {
@@ -138,6 +144,9 @@ func (d *Database) connect(ctx context.Context) error {
 			continue
 		}
 		p, err := pg.Connect(ctx, d.Name+"/"+name, t.DatabaseURI.Reveal(), d.opts)
+		if err == nil {
+			err = d.admit(p, "tenant "+name+"'s login role")
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("tenant %s: %w", name, err))
 			continue
@@ -152,6 +161,29 @@ func (d *Database) connect(ctx context.Context) error {
 }
 
 func (d *Database) loginMode() bool { return d.login }
+
+// admit applies CheckLogin to a new pool: it closes the pool and returns
+// the refusal, or records and logs the warning. d.mu is held.
+func (d *Database) admit(p *pg.Pool, who string) error {
+	warning, err := CheckLogin(d.cfg, who, p.Login())
+	if err != nil {
+		p.Close()
+		return err
+	}
+	if warning != "" && !slices.Contains(d.warnings, warning) {
+		d.warnings = append(d.warnings, warning)
+		d.logger.Warn("privileged login role", "warning", warning)
+	}
+	return nil
+}
+
+// Warnings lists what allow_privileged_role let the endpoint start with
+// (privileged login roles), for get_server_info.
+func (d *Database) Warnings() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.warnings...)
+}
 
 // Mode is the endpoint's access mode.
 func (d *Database) Mode() access.Mode { return d.mode }

@@ -206,7 +206,7 @@ func (h *Herd) servers(ctx context.Context) []admintools.ServerInfo {
 	var wg sync.WaitGroup
 	for i, name := range names {
 		db := h.Databases[name]
-		info := admintools.ServerInfo{Name: name, AccessMode: string(db.Mode()), Prefix: db.Config().ToolPrefix()}
+		info := admintools.ServerInfo{Name: name, AccessMode: string(db.Mode()), Prefix: db.Config().ToolPrefix(), Warnings: db.Warnings()}
 		if n, ok := byName[name]; ok {
 			info.Kind, info.URL = "endpoint", url(name)
 			info.ToolCount = n.Registry.CountFor(name)

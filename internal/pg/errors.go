@@ -29,6 +29,12 @@ var (
 	// ErrParams: the call's parameters do not fit the statement (wrong
 	// count, or a value PostgreSQL's inferred type cannot take).
 	ErrParams = errors.New("invalid statement parameters")
+
+	// ErrSettingsChanged: the connection reports a value of a setting that
+	// changes how SQL is lexed (standard_conforming_strings,
+	// client_encoding) other than the one pgherd pins; user SQL is not run
+	// on it, and the connection is destroyed.
+	ErrSettingsChanged = errors.New("a setting that changes how SQL is read differs from pgherd's")
 )
 
 // Error is an error reported by PostgreSQL, with the fields a caller shows

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,9 @@ type Pool struct {
 	types          *typeCache
 	serverVersion  string
 	tracer         pgx.QueryTracer // nil: none
+	serverMajor    int
+	database       string
+	login          LoginRole
 
 	destroyed atomic.Int64 // connections destroyed because they may carry state
 	exhausted atomic.Int64 // acquires that timed out
@@ -205,7 +209,13 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 		cc.RuntimeParams = map[string]string{}
 	}
 	cc.RuntimeParams["application_name"] = opts.ApplicationName
-	cc.RuntimeParams["client_encoding"] = "UTF8"
+	for name, value := range PinnedSettings {
+		// Startup parameters outrank database and role defaults
+		// (ALTER DATABASE/ROLE … SET), so the server lexes and parses SQL
+		// the way the validator did; Tx.Query checks the reported value
+		// before every statement.
+		cc.RuntimeParams[name] = value
+	}
 	cc.RuntimeParams["statement_timeout"] = millis(opts.Limits.StatementTimeout)
 	cc.RuntimeParams["lock_timeout"] = millis(opts.Limits.LockTimeout)
 	cc.RuntimeParams["idle_in_transaction_session_timeout"] = millis(opts.Limits.IdleInTransactionTimeout)
@@ -239,6 +249,81 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 	return p, nil
 }
 
+// PinnedSettings are the settings that change how PostgreSQL lexes and
+// parses SQL text, as pgherd sets them on every connection it opens (as
+// startup parameters, which no database or role default overrides). The
+// SQL validator (libpg_query) reads SQL exactly so: with
+// standard_conforming_strings off, 'a\' would end a string where the
+// validator sees it go on, and the server would run text the validator took
+// for a literal.
+var PinnedSettings = map[string]string{
+	"client_encoding":             "UTF8",
+	"standard_conforming_strings": "on",
+	"backslash_quote":             "safe_encoding",
+	"transform_null_equals":       "off",
+}
+
+// reportedSettings are the pinned settings the server reports (GUC_REPORT):
+// Tx.Query refuses a connection whose report differs.
+var reportedSettings = []string{"client_encoding", "standard_conforming_strings"}
+
+// lexingMismatch says which pinned setting the connection reports with
+// another value, or "" when none does.
+func lexingMismatch(pgc *pgconn.PgConn) string {
+	for _, name := range reportedSettings {
+		if got := pgc.ParameterStatus(name); got != PinnedSettings[name] {
+			return fmt.Sprintf("%s=%s", name, got)
+		}
+	}
+	return ""
+}
+
+// LoginRole describes the role a pool logs in as, read at Connect.
+type LoginRole struct {
+	Name      string
+	Superuser bool
+	BypassRLS bool
+	// Member lists the predefined roles it is a member of that read or
+	// write every table or server files (pg_read_all_data,
+	// pg_write_all_data, pg_read_server_files, pg_write_server_files,
+	// pg_execute_server_program); a superuser is a member of all.
+	Member []string
+}
+
+// PrivilegedRoles are the predefined roles whose members bypass table
+// privileges or reach server files.
+var PrivilegedRoles = []string{"pg_read_all_data", "pg_write_all_data", "pg_read_server_files", "pg_write_server_files", "pg_execute_server_program"}
+
+// Privileges lists what makes the role privileged: "SUPERUSER",
+// "BYPASSRLS", "member of pg_read_all_data", …; empty for a least-privilege
+// role.
+func (r LoginRole) Privileges() []string {
+	var out []string
+	if r.Superuser {
+		out = append(out, "SUPERUSER")
+	}
+	if r.BypassRLS {
+		out = append(out, "BYPASSRLS")
+	}
+	if !r.Superuser {
+		for _, m := range r.Member {
+			out = append(out, "member of "+m)
+		}
+	}
+	return out
+}
+
+// BypassesRLS reports whether row-level security policies do not apply to
+// the role (a superuser, or BYPASSRLS).
+func (r LoginRole) BypassesRLS() bool { return r.Superuser || r.BypassRLS }
+
+// loginSQL reads the login role's attributes and privileged memberships.
+const loginSQL = `SELECT r.rolname::pg_catalog.text, r.rolsuper, r.rolbypassrls,
+	ARRAY(SELECT g FROM pg_catalog.unnest($1::pg_catalog.text[]) AS g
+	       WHERE pg_catalog.to_regrole(g) IS NOT NULL
+	         AND pg_catalog.pg_has_role(r.oid, pg_catalog.to_regrole(g)::pg_catalog.oid, 'MEMBER'))
+FROM pg_catalog.pg_roles r WHERE r.rolname = pg_catalog."current_user"()`
+
 // check connects once and compares current_database() with want.
 func (p *Pool) check(ctx context.Context, want string) error {
 	ctx, cancel := context.WithTimeout(ctx, p.acquireTimeout+p.limits.StatementTimeout)
@@ -255,8 +340,34 @@ func (p *Pool) check(ctx context.Context, want string) error {
 	if want != "" && got != want {
 		return fmt.Errorf("database %q: connected to database %q but the URI names %q; check the URI (a proxy or service file may redirect it)", p.name, got, want)
 	}
-	p.serverVersion = c.Conn().PgConn().ParameterStatus("server_version")
+	pgc := c.Conn().PgConn()
+	p.database = got
+	p.serverVersion = pgc.ParameterStatus("server_version")
+	p.serverMajor = majorVersion(p.serverVersion)
+	if bad := lexingMismatch(pgc); bad != "" {
+		return fmt.Errorf("database %q: the server reports %s although pgherd asked for %s when connecting; "+
+			"a connection pooler in between may drop startup parameters (pgbouncer: remove them from ignore_startup_parameters)",
+			p.name, bad, PinnedSettings[strings.SplitN(bad, "=", 2)[0]])
+	}
+	var l LoginRole
+	if err := c.QueryRow(ctx, loginSQL, PrivilegedRoles).Scan(&l.Name, &l.Superuser, &l.BypassRLS, &l.Member); err != nil {
+		return fmt.Errorf("database %q: reading the login role's attributes: %w", p.name, err)
+	}
+	p.login = l
 	return nil
+}
+
+// majorVersion reads the major version from server_version ("15.8 (Debian
+// 15.8-1)" → 15, "9.6.24" → 9); 0 when it cannot.
+func majorVersion(v string) int {
+	n := 0
+	for _, r := range v {
+		if r < '0' || r > '9' {
+			break
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n
 }
 
 // millis formats d as whole milliseconds for a PostgreSQL setting; a
@@ -275,6 +386,16 @@ func (p *Pool) Name() string { return p.name }
 // ServerVersion returns the server's server_version as reported at Connect
 // (for example "17.2 (Debian 17.2-1.pgdg120+1)").
 func (p *Pool) ServerVersion() string { return p.serverVersion }
+
+// ServerMajor returns the server's major version as reported at Connect
+// (15 for PostgreSQL 15.8).
+func (p *Pool) ServerMajor() int { return p.serverMajor }
+
+// Database returns current_database() as it was at Connect.
+func (p *Pool) Database() string { return p.database }
+
+// Login returns the login role's attributes as they were at Connect.
+func (p *Pool) Login() LoginRole { return p.login }
 
 // Limits returns the pool's default limits, with every default filled in.
 func (p *Pool) Limits() Limits { return p.limits }

@@ -145,6 +145,12 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 		defer cancel()
 	}
 
+	if bad := lexingMismatch(pgc); bad != "" {
+		// The validator read the text with the pinned settings; this
+		// server would read it differently.
+		return nil, "lexing settings changed", fmt.Errorf("database %q: %w: the connection reports %s, and pgherd validates SQL as PostgreSQL reads it with %s; the statement was not run, retry",
+			p.name, ErrSettingsChanged, bad, PinnedSettings[strings.SplitN(bad, "=", 2)[0]])
+	}
 	// Parse and describe through the unnamed statement: a string holding
 	// two statements fails here (SQLSTATE 42601), and nothing is kept on
 	// the server.

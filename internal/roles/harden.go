@@ -19,6 +19,16 @@ const revokedFunctions = `p.pronamespace = 'pg_catalog'::regnamespace
                             'pg_cancel_backend', 'pg_terminate_backend'))
       AND p.proname NOT IN ('lo_import', 'lo_export')`
 
+// ownRoutines selects the routines the database's users wrote: every
+// function and procedure in a schema other than pg_catalog and
+// information_schema that no extension installed. PostgreSQL runs such
+// code without a call the SQL validator sees (an operator, a cast, a
+// domain CHECK, an overload of a built-in name, attribute notation), so
+// [Harden] takes EXECUTE on them away from PUBLIC.
+const ownRoutines = `p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')`
+
 // Harden returns the statements a superuser runs once per database,
 // connected to it, before creating roles with [Statements]. They take
 // dangerous defaults away from PUBLIC and keep them for owner, the role that
@@ -33,7 +43,14 @@ const revokedFunctions = `p.pronamespace = 'pg_catalog'::regnamespace
 //     the XID- and WAL-writing txid_current, pg_current_xact_id and
 //     pg_logical_emit_message, and pg_cancel_backend / pg_terminate_backend
 //     (which would let one pooled session stop another's query), every
-//     overload, enumerated from pg_proc.
+//     overload, enumerated from pg_proc;
+//   - EXECUTE on the database's own routines: every function and procedure
+//     outside pg_catalog and information_schema that no extension installed,
+//     whoever owns it, and, by default privileges, every routine owner
+//     creates later. Their owners keep EXECUTE; grant it explicitly to the
+//     roles that need one (a view or a column default calling an owner
+//     function needs EXECUTE for whoever uses it). Extension functions keep
+//     PUBLIC's EXECUTE: an operator of citext or PostGIS must keep working.
 //
 // The statements check that they run as a superuser (a REVOKE on a built-in
 // function by anyone else does nothing but warn) and in database. Running
@@ -64,6 +81,16 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION %%s TO %%I', f, %s);
   END LOOP;
 END`, revokedFunctions, mustLiteral(owner))
+	routines := fmt.Sprintf(`DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+     WHERE %s
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON ROUTINE %%s FROM PUBLIC', f);
+  END LOOP;
+END`, ownRoutines)
 	return []string{
 		"DO " + dollarQuote(preflight),
 		"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
@@ -71,5 +98,7 @@ END`, revokedFunctions, mustLiteral(owner))
 		"REVOKE CONNECT, TEMPORARY ON DATABASE " + db + " FROM PUBLIC",
 		"GRANT CONNECT, TEMPORARY ON DATABASE " + db + " TO " + own,
 		"DO " + dollarQuote(functions),
+		"DO " + dollarQuote(routines),
+		"ALTER DEFAULT PRIVILEGES FOR ROLE " + own + " REVOKE EXECUTE ON ROUTINES FROM PUBLIC",
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -469,6 +470,69 @@ func TestStatementsRefuseAnOwner(t *testing.T) {
 	err = f.tryApply(t, stmts)
 	if err == nil || !strings.Contains(err.Error(), "owns objects") || !strings.Contains(err.Error(), "REASSIGN OWNED BY") {
 		t.Fatalf("Apply = %v, want a refusal naming REASSIGN OWNED BY", err)
+	}
+}
+
+// TestStatementsAllowAUserMapping: a user mapping for the role is recorded
+// as owned by it, and is no reason to refuse it.
+func TestStatementsAllowAUserMapping(t *testing.T) {
+	owner := uniqueRole(t, "owner")
+	role := uniqueRole(t, "mapped")
+	f := newFixture(t, owner)
+	pgtest.Exec(t, f.db.URI, "CREATE ROLE "+ident(role)+`;
+		CREATE FOREIGN DATA WRAPPER w; CREATE SERVER s FOREIGN DATA WRAPPER w;
+		CREATE USER MAPPING FOR `+ident(role)+" SERVER s OPTIONS (password 'x')")
+	t.Cleanup(func() { pgtest.Exec(t, f.db.URI, "DROP SERVER s CASCADE; DROP FOREIGN DATA WRAPPER w") })
+	stmts, err := Statements(Spec{Role: role, Password: "pw", Mode: access.AdminRO, Database: f.db.Name, Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.apply(t, stmts)
+}
+
+// TestHardenRevokesOwnRoutines pins the role half of issue #7's class 3:
+// the database's own routines (whoever owns them, created before Harden or,
+// by the owner, after it) are not executable by PUBLIC; their owner keeps
+// EXECUTE, and extension functions keep PUBLIC's.
+func TestHardenRevokesOwnRoutines(t *testing.T) {
+	owner := uniqueRole(t, "owner")
+	f := newFixture(t, owner) // hardened here
+	ownerURI := pgtest.URIAs(f.db.Name, owner, "owner-pw")
+	pgtest.Exec(t, pgtest.URI("postgres"), "ALTER ROLE "+ident(owner)+" LOGIN PASSWORD 'owner-pw'")
+	pgtest.Exec(t, f.db.URI, "GRANT CONNECT ON DATABASE "+ident(f.db.Name)+" TO "+ident(owner))
+	// Created by the owner after Harden: the default privileges apply.
+	pgtest.Exec(t, ownerURI, `CREATE FUNCTION public.after_harden(int) RETURNS int LANGUAGE sql AS 'SELECT $1';
+		CREATE PROCEDURE public.proc_after() LANGUAGE sql AS 'SELECT 1';
+		CREATE SCHEMA app; CREATE FUNCTION app.in_other_schema() RETURNS int LANGUAGE sql AS 'SELECT 1'`)
+	// Created by someone else before Harden runs again.
+	pgtest.Exec(t, f.db.URI, "CREATE FUNCTION public.by_superuser() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+	withExtension := pgtest.QueryValue[bool](t, f.db.URI, "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'citext')")
+	if withExtension {
+		pgtest.Exec(t, f.db.URI, "CREATE EXTENSION citext")
+	}
+	f.apply(t, Harden(f.db.Name, owner))
+	for _, c := range []struct {
+		role, fn string
+		want     bool
+	}{
+		{"public", "public.after_harden(int)", false},
+		{"public", "public.proc_after()", false},
+		{"public", "app.in_other_schema()", false},
+		{"public", "public.by_superuser()", false},
+		{owner, "public.after_harden(int)", true},
+		{"public", "pg_catalog.lower(text)", true},
+	} {
+		got := pgtest.QueryValue[bool](t, f.db.URI, "SELECT has_function_privilege($1, $2::regprocedure, 'EXECUTE')", c.role, c.fn)
+		if got != c.want {
+			t.Errorf("has_function_privilege(%s, %s) = %v, want %v", c.role, c.fn, got, c.want)
+		}
+	}
+	if withExtension {
+		if !pgtest.QueryValue[bool](t, f.db.URI, "SELECT has_function_privilege('public', 'public.citext_eq(citext,citext)'::regprocedure, 'EXECUTE')") {
+			t.Errorf("Harden took EXECUTE on an extension's function from PUBLIC")
+		}
+	} else if os.Getenv("PGHERD_CI") != "" {
+		t.Errorf("the citext extension is not available; CI installs postgresql-15, whose contrib modules include it")
 	}
 }
 

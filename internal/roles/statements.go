@@ -121,8 +121,11 @@ func prepare(s Spec) string {
 	b.WriteString("  END IF;\n")
 	if s.Mode != access.AdminRW {
 		hint := fmt.Sprintf("hand its objects to the owner first, in every database: REASSIGN OWNED BY %s TO %s", ident(s.Role), ident(s.Owner))
+		// A user mapping for the role is recorded as owned by it, but is no
+		// object whose owner escapes a GRANT.
 		b.WriteString("  IF EXISTS (SELECT FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid\n")
-		fmt.Fprintf(&b, "             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = %s) THEN\n", mustLiteral(s.Role))
+		fmt.Fprintf(&b, "             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = %s\n", mustLiteral(s.Role))
+		b.WriteString("               AND d.classid <> 'pg_catalog.pg_user_mapping'::regclass) THEN\n")
 		fmt.Fprintf(&b, "    RAISE EXCEPTION 'role %% owns objects; in mode %% it must own nothing', %s, %s\n", mustLiteral(s.Role), mustLiteral(string(s.Mode)))
 		fmt.Fprintf(&b, "      USING HINT = %s;\n", mustLiteral(hint))
 		b.WriteString("  END IF;\n")

@@ -41,6 +41,15 @@ type Verdict struct {
 	Params int
 	// Explain is set for EXPLAIN statements.
 	Explain *Explain
+	// Lookup lists what the validator cannot judge from the text alone:
+	// the functions, operators, casts and types PostgreSQL resolves
+	// against the catalog, where code outside pg_catalog may answer. The
+	// caller looks them up in the call's own transaction and hands what it
+	// found to [Verdict.Judge] before running the statement. Nil in
+	// admin_rw, and when there is nothing to look up.
+	Lookup *Lookup
+
+	mode access.Mode
 }
 
 // Explain describes an EXPLAIN statement.
@@ -65,6 +74,47 @@ const maxChainTokens = 10000
 // real trees well below it.
 const maxWalkDepth = 10000
 
+// Options describe a call beyond its SQL text and access mode: what the
+// validator must know about the connection the statement will run on.
+type Options struct {
+	Mode access.Mode
+	// Database is current_database() on the call's connection. A
+	// three-part name (db.schema.relation) is allowed only when db is this
+	// database, and then judged as schema.relation; PostgreSQL rejects any
+	// other database. Empty refuses every three-part name.
+	Database string
+	// ServerMajor is the server's major version (15 for PostgreSQL 15.8).
+	// The parser reads PostgreSQL [GrammarMajor]'s grammar, in which some
+	// constructs (the SQL/JSON constructors and query functions,
+	// merge_action()) are syntax where an older server reads a plain
+	// function call, resolved by name; on an older server they are
+	// refused. Zero means unknown and is treated as the oldest server
+	// pgherd supports, [MinServerMajor].
+	ServerMajor int
+	// PrivilegedLogin says the login role bypasses privilege checks (a
+	// superuser, or a member of pg_read_all_data): admin_ro then also
+	// refuses pg_statistic and pg_stats, which hold sample values of the
+	// credential catalogs' columns that only such a role can see.
+	PrivilegedLogin bool
+}
+
+// GrammarMajor is the PostgreSQL major version whose grammar the parser
+// (libpg_query, through pg_query_go) reads.
+const GrammarMajor = 17
+
+// MinServerMajor is the oldest server major version pgherd supports.
+const MinServerMajor = 13
+
+func (o Options) serverMajor() int {
+	if o.ServerMajor <= 0 {
+		return MinServerMajor
+	}
+	return o.ServerMajor
+}
+
+// Check is [Validate] with only the access mode known: the server's
+// version unknown (the oldest supported) and three-part names refused.
+//
 // Check parses sql and decides whether mode allows it. It returns a Verdict
 // for an allowed statement and an *Error otherwise. Check is pure (no
 // database) and safe for concurrent use.
@@ -81,18 +131,26 @@ const maxWalkDepth = 10000
 //   - admin_rw: any single statement; nothing is refused beyond that, but the
 //     statement is classified.
 func Check(sql string, mode access.Mode) (*Verdict, error) {
-	if !mode.Valid() {
-		return nil, invalidMode(mode)
+	return Validate(sql, Options{Mode: mode})
+}
+
+// Validate is [Check] with everything the caller knows about the call's
+// connection (see [Options]). An allowed verdict in a validated mode may
+// still carry a [Lookup] the caller must resolve and [Verdict.Judge].
+func Validate(sql string, opts Options) (*Verdict, error) {
+	if !opts.Mode.Valid() {
+		return nil, invalidMode(opts.Mode)
 	}
 	raw, err := parseOne(sql)
 	if err != nil {
 		return nil, err
 	}
-	c := newChecker(sql, mode)
+	c := newChecker(sql, opts)
 	v := c.statement(raw)
 	if c.err != nil {
 		return nil, c.err
 	}
+	c.finish(v)
 	return v, nil
 }
 
@@ -106,27 +164,34 @@ func Check(sql string, mode access.Mode) (*Verdict, error) {
 // The verdict is that of the EXPLAIN statement: Command is "EXPLAIN" and
 // Explain.Inner describes sql itself.
 func CheckExplain(sql string, mode access.Mode, analyze bool) (*Verdict, error) {
-	if !mode.Valid() {
-		return nil, invalidMode(mode)
+	return ValidateExplain(sql, Options{Mode: mode}, analyze)
+}
+
+// ValidateExplain is [CheckExplain] with everything the caller knows about
+// the call's connection (see [Options] and [Validate]).
+func ValidateExplain(sql string, opts Options, analyze bool) (*Verdict, error) {
+	if !opts.Mode.Valid() {
+		return nil, invalidMode(opts.Mode)
 	}
 	raw, err := parseOne(sql)
 	if err != nil {
 		return nil, err
 	}
-	c := newChecker(sql, mode)
+	c := newChecker(sql, opts)
 	start := c.stmtStart(raw)
 	if raw.GetStmt().GetExplainStmt() != nil {
 		return nil, &Error{Reason: ExplainNotAllowed, Position: start,
 			Message: "pass the statement without EXPLAIN: explain_query adds EXPLAIN (FORMAT JSON) itself, and its analyze argument adds ANALYZE"}
 	}
-	opts := []string{"format"}
+	eopts := []string{"format"}
 	if analyze {
-		opts = append(opts, "analyze")
+		eopts = append(eopts, "analyze")
 	}
-	v := c.explain(raw.GetStmt(), analyze, opts, start, true)
+	v := c.explain(raw.GetStmt(), analyze, eopts, start, true)
 	if c.err != nil {
 		return nil, c.err
 	}
+	c.finish(v)
 	return v, nil
 }
 

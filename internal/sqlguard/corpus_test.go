@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,14 +33,41 @@ type vector struct {
 	SQL      string                  `yaml:"sql"`
 	Expect   map[access.Mode]outcome `yaml:"expect"`
 	Guard    map[access.Mode]outcome `yaml:"guard"`
+	Check    map[access.Mode]outcome `yaml:"check"`
 }
 
-// guardOutcome is what Check alone must decide for the vector in mode.
+// corpusDB is the database name {db} stands for in the validator-only tests.
+const corpusDB = "corpus_db"
+
+// corpusMajor is the server version the corpus's expectations are written
+// for: the PostgreSQL the tests start (Debian's postgresql-15).
+const corpusMajor = 15
+
+// corpusOptions are the validator's options for a vector in mode m, in
+// database corpusDB on a PostgreSQL corpusMajor server with a
+// least-privilege login.
+func corpusOptions(m access.Mode) sqlguard.Options {
+	return sqlguard.Options{Mode: m, Database: corpusDB, ServerMajor: corpusMajor}
+}
+
+// sqlFor is the vector's SQL for database db.
+func (v vector) sqlFor(db string) string { return strings.ReplaceAll(v.SQL, "{db}", db) }
+
+// guardOutcome is what the validator must decide for the vector in mode,
+// its catalog lookups included.
 func (v vector) guardOutcome(m access.Mode) outcome {
 	if g, ok := v.Guard[m]; ok {
 		return g
 	}
 	return v.Expect[m]
+}
+
+// checkOutcome is what the validator decides from the text alone.
+func (v vector) checkOutcome(m access.Mode) outcome {
+	if c, ok := v.Check[m]; ok {
+		return c
+	}
+	return v.guardOutcome(m)
 }
 
 // loadCorpus reads vectors.yaml strictly and checks its shape.
@@ -83,6 +111,14 @@ func loadCorpus(t testing.TB) []vector {
 				t.Fatalf("%s: guard for %s repeats expect; drop it", where, m)
 			}
 		}
+		for m, o := range v.Check {
+			if !m.Valid() || (o != refused && o != allowed) {
+				t.Fatalf("%s: bad check %s: %s", where, m, o)
+			}
+			if o == v.guardOutcome(m) {
+				t.Fatalf("%s: check for %s repeats the guard; drop it", where, m)
+			}
+		}
 	}
 	return file.Vectors
 }
@@ -98,8 +134,8 @@ func TestCorpusGuard(t *testing.T) {
 	for _, v := range vectors {
 		categories[v.Category]++
 		for _, m := range access.Modes {
-			want := v.guardOutcome(m)
-			_, err := sqlguard.Check(v.SQL, m)
+			want := v.checkOutcome(m)
+			_, err := sqlguard.Validate(v.sqlFor(corpusDB), corpusOptions(m))
 			if got := err != nil; got != (want == refused) {
 				t.Errorf("%s: Check(%q, %s) = %v, want %s", v.Name, v.SQL, m, err, want)
 			}

@@ -6,10 +6,14 @@
 //
 // # How it decides
 //
-// [Check] parses the text with PostgreSQL's own parser (libpg_query, through
-// pg_query_go), so it sees exactly the statements, strings, comments,
-// dollar quotes, escape strings and Unicode-escaped identifiers the server
-// will see; no splitting or pattern matching is involved. Then:
+// [Validate] parses the text with PostgreSQL's own parser (libpg_query,
+// through pg_query_go), so it sees exactly the statements, strings,
+// comments, dollar quotes, escape strings and Unicode-escaped identifiers
+// the server will see — provided the server lexes with the settings the
+// parser assumes (standard_conforming_strings on: package pg pins them on
+// every connection) and speaks the same grammar (see [Options.ServerMajor]).
+// No splitting or pattern matching is involved. [Check] is Validate when
+// only the mode is known. Then:
 //
 //   - The text must hold exactly one statement ([Empty], [MultipleStatements]).
 //     A trailing semicolon or comment is fine; a semicolon inside a string,
@@ -35,18 +39,37 @@
 //     SQL text, changes settings, signals backends, touches files or large
 //     objects, takes advisory locks, moves sequences, assigns transaction IDs,
 //     writes WAL, notifies, sleeps or resets statistics is on any list.
+//   - Names resolve as PostgreSQL resolves them. A WITH name shadows only
+//     an unqualified relation name (with PostgreSQL's scoping: a WITH item
+//     is visible to later items, to itself only under RECURSIVE, and never
+//     as the target of INSERT, UPDATE, DELETE or MERGE); a three-part name
+//     db.schema.rel is schema.rel when db is the current database
+//     ([Options.Database]) and refused otherwise.
 //   - In user modes every relation must resolve to the public schema as
 //     PostgreSQL resolves it with search_path = public, where pg_catalog is
 //     searched first ([SchemaNotAllowed], [RelationNotAllowed]): qualified
 //     names must say public; unqualified names starting with pg_ are refused
-//     (every pg_catalog relation is named pg_*); WITH names shadow relations
-//     with PostgreSQL's scoping (a WITH item is visible to later items, to
-//     itself only under RECURSIVE, and never as the target of INSERT, UPDATE,
-//     DELETE or MERGE). Casts to the reg* types, which look names up in the
-//     catalogs, are refused ([TypeNotAllowed]), as are types, collations and
-//     operators of other schemas. admin_ro may read every schema except the
-//     catalogs that hold credentials (pg_authid, pg_shadow, user mappings,
-//     subscriptions).
+//     (every pg_catalog relation is named pg_*). Casts to the types whose
+//     input looks names up in the catalogs (every reg* type, aclitem) are
+//     refused ([TypeNotAllowed]), as are types, collations and operators of
+//     other schemas. admin_ro may read every schema except the relations
+//     that show credentials (pg_authid, pg_shadow, user mappings in
+//     pg_catalog and information_schema, subscriptions; with a privileged
+//     login also pg_statistic and pg_stats), generated from the server and
+//     checked against it by TestCredentialRelations.
+//   - Syntax of the parser's grammar that the connected server's older
+//     grammar reads as a plain function call (the SQL/JSON constructors and
+//     query functions, merge_action()) is refused ([NewerSyntax]).
+//   - A statement may evaluate at most a few hundred operators, calls and
+//     casts together ([TooLarge]): some expressions never reach an
+//     interrupt check while they run.
+//   - What only the catalog can decide is handed back as [Verdict.Lookup]:
+//     functions and operators called by unqualified name (an overload in
+//     public may win over pg_catalog's), names selected from rows
+//     (attribute notation), casts and domains. The caller resolves it in
+//     the call's transaction (package catalog) and [Verdict.Judge] refuses
+//     code outside pg_catalog that is not the server's own
+//     ([CodeNotAllowed]).
 //   - Read-only modes refuse writes hidden inside a query: data-modifying
 //     WITH ([WriteInCTE]), SELECT … INTO ([SelectInto]) and row locks
 //     ([LockingClause]). user_rw allows FOR UPDATE/SHARE: the locks cover
@@ -78,30 +101,22 @@
 //     per Parse message), so even a validator bug cannot smuggle a second
 //     statement.
 //   - Name resolution. The rules above assume the executor sets
-//     search_path = public (pg_catalog stays implicitly first; it must never
-//     be listed after public) and that the session has no temporary
-//     relations (user modes cannot create them). Functions and operators
-//     resolve through the same path: an overload of an allow-listed name or
-//     an operator created in public by someone with CREATE there would be
-//     called. The least-privilege roles cannot create objects; keep CREATE on
-//     public revoked from them (PostgreSQL 15 does so by default).
-//   - Code that runs implicitly: views, triggers, column defaults, domain
-//     checks, row-level security policies and casts or operators the schema
-//     owner defined. They run with the owner's intent; READ ONLY and the
-//     role's privileges bound what they can do.
-//   - Attribute notation. PostgreSQL reads a.f, where a is a row and f is not
-//     one of its columns, as the call f(a); the parse tree holds a column
-//     reference, so the allow-list never sees it. Every such function in
-//     pg_catalog is harmless (row_to_json, to_jsonb, pg_typeof, …), but a
-//     function in public taking a table's row type or a polymorphic argument
-//     would run. Revoke EXECUTE on the owner's functions from the mode roles
-//     (REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA public FROM PUBLIC, plus
-//     default privileges), as the attack corpus fixture does.
-//   - Lexing settings. The parser reads standard_conforming_strings = on (the
-//     server default since 9.1). If a server ran with it off, a backslash in
-//     a plain string would end the string in a different place than the
-//     validator thinks; the executor should keep the default (user modes
-//     cannot change it: SET and set_config are refused).
+//     search_path = public in the user modes (pg_catalog stays implicitly
+//     first; it must never be listed after public) and that the session has
+//     no temporary relations (user modes cannot create them).
+//   - Code that runs implicitly and is the owner's design: views, triggers,
+//     column defaults, row-level security policies. They run with the
+//     owner's intent; READ ONLY and the role's privileges bound what they
+//     can do (the roles revoke EXECUTE on the owner's routines from PUBLIC).
+//   - The catalog lookup over-approximates: it cannot know the type of
+//     every expression, so an overload outside pg_catalog of a name the
+//     statement calls counts whenever its argument count fits and the
+//     statement can have values of its argument types. A refusal names the
+//     way out (pg_catalog.lower(…), OPERATOR(pg_catalog.=)).
+//   - Lexing settings. The parser reads standard_conforming_strings = on;
+//     package pg pins it (and backslash_quote, transform_null_equals,
+//     client_encoding) as startup parameters on every connection and
+//     refuses to run SQL on one that reports otherwise.
 //   - XML. xmlparse and the xml type accept DOCTYPEs; PostgreSQL does not load
 //     external entities, so they cannot read files. The validator allows XML
 //     functions that do not run queries.

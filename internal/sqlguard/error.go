@@ -24,6 +24,9 @@ const (
 	ExplainNotAllowed                     // EXPLAIN handed to CheckExplain, or EXPLAIN of something that cannot be explained here
 	TooComplex                            // nesting too deep for the parser to handle safely
 	InvalidMode                           // the access mode is not one of the four modes
+	NewerSyntax                           // syntax the connected server's older grammar reads differently (a call by name)
+	CodeNotAllowed                        // code outside pg_catalog would run: an overload, operator, cast or domain CHECK (see Verdict.Judge)
+	TooLarge                              // more operators than a validated mode allows in one statement
 )
 
 var reasonNames = [...]string{
@@ -43,6 +46,9 @@ var reasonNames = [...]string{
 	ExplainNotAllowed:   "explain_not_allowed",
 	TooComplex:          "too_complex",
 	InvalidMode:         "invalid_mode",
+	NewerSyntax:         "newer_syntax",
+	CodeNotAllowed:      "code_not_allowed",
+	TooLarge:            "too_large",
 }
 
 // String returns the reason in snake case, e.g. "function_not_allowed",

@@ -20,3 +20,22 @@ func FunctionAllowed(name string, admin bool) bool {
 
 // MaxChainTokens exports the depth screen's limit.
 const MaxChainTokens = maxChainTokens
+
+// CredentialRelations returns the relations admin_ro refuses, as
+// schema.name: always, and with a privileged login only.
+func CredentialRelations() (always, privileged []string) {
+	for s, names := range credentialRelations {
+		for n := range names {
+			always = append(always, s+"."+n)
+		}
+	}
+	for s, names := range privilegedCredentialRelations {
+		for n := range names {
+			privileged = append(privileged, s+"."+n)
+		}
+	}
+	return always, privileged
+}
+
+// CatalogLookupType reports whether user modes refuse a cast to typname.
+func CatalogLookupType(typname string) bool { return catalogLookupTypes[typname] }

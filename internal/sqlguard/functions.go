@@ -285,17 +285,59 @@ var sessionFuncs = wordSet(`setseed pg_advisory_lock pg_advisory_lock_shared
 // tableSampleMethods are the built-in TABLESAMPLE methods.
 var tableSampleMethods = wordSet(`system bernoulli`)
 
-// regTypes are the object-identifier types whose input functions look names
-// up in the system catalogs: a cast to one of them probes the catalogs.
-var regTypes = wordSet(`regclass regproc regprocedure regoper regoperator
-	regtype regnamespace regrole regcollation _regclass _regproc
-	_regprocedure _regoper _regoperator _regtype _regnamespace _regrole
-	_regcollation`)
+// catalogLookupTypes are the types whose input functions look names up in
+// the system catalogs, so that a cast to one probes them: every reg* type
+// (regclass, regproc, regtype, regrole, regnamespace, regconfig,
+// regdictionary, …; TestCatalogLookupTypes checks the list against the
+// server) and aclitem, whose input resolves role names; and their arrays.
+var catalogLookupTypes = func() map[string]bool {
+	m := wordSet(`regclass regproc regprocedure regoper regoperator regtype
+		regnamespace regrole regcollation regconfig regdictionary aclitem`)
+	for n := range m {
+		m["_"+n] = true
+	}
+	return m
+}()
 
-// credentialRelations are the pg_catalog relations that hold passwords or
-// connection strings; admin_ro refuses them.
-var credentialRelations = wordSet(`pg_authid pg_shadow pg_user_mapping
-	pg_user_mappings pg_subscription`)
+// credentialRelations are the relations that show credentials, by schema:
+// password verifiers (pg_authid and the views on it), user mapping options
+// (remote passwords) and subscription connection strings. admin_ro refuses
+// them, schema-qualified or not (an unqualified name resolves through the
+// search path, which may list information_schema).
+// TestCredentialRelations scans every relation of pg_catalog and
+// information_schema on the server for planted secrets and checks the list.
+var credentialRelations = map[string]map[string]bool{
+	"pg_catalog":         wordSet(`pg_authid pg_shadow pg_user_mapping pg_user_mappings pg_subscription`),
+	"information_schema": wordSet(`_pg_user_mappings user_mapping_options`),
+}
+
+// privilegedCredentialRelations show credentials to a login that bypasses
+// privilege checks only: pg_statistic (and pg_stats on it) hold sample
+// values of every analyzed column, the credential catalogs' included, and
+// pg_stats hides them only from roles without SELECT on the column.
+var privilegedCredentialRelations = map[string]map[string]bool{
+	"pg_catalog": wordSet(`pg_statistic pg_stats`),
+}
+
+// credentialRelation says why schema.rel (schema "" when unqualified) may
+// not be read in admin_ro, or "" when it may.
+func credentialRelation(schema, rel string, privileged bool) string {
+	for s, names := range credentialRelations {
+		if names[rel] && (schema == "" || schema == s) {
+			return "shows credentials (" + s + "." + quoteIdent(rel) + ")"
+		}
+	}
+	if !privileged {
+		return ""
+	}
+	for s, names := range privilegedCredentialRelations {
+		if names[rel] && (schema == "" || schema == s) {
+			return "holds sample values of every analyzed column (" + s + "." + quoteIdent(rel) +
+				"), password verifiers included, which this endpoint's privileged login role can read"
+		}
+	}
+	return ""
+}
 
 // extensionRelations are views and tables that extensions install into the
 // public schema by default but that expose server-wide information.

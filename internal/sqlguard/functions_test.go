@@ -255,7 +255,7 @@ func TestAllowedFunctionsLeaveNoTrace(t *testing.T) {
 			// A first call may be slow for reasons of its own (loading the
 			// JIT library on a busy machine): only a function that also
 			// outlasts a timeout 20 times longer is unbounded.
-			got, cause, err = executeWithin(ctx, conn, mode, v, sql, 20*testTimeout)
+			got, cause, err = executeWithin(ctx, conn, mode, v, sql, 20*testTimeout, nil)
 		}
 		if err != nil {
 			t.Fatalf("%s: setting up: %v", sql, err)

@@ -89,7 +89,7 @@ func checkResult(t *testing.T, sql string, m access.Mode, v *sqlguard.Verdict, e
 		if !errors.As(err, &e) {
 			t.Fatalf("Check(%q, %s) returned %T %v, want *sqlguard.Error", sql, m, err, err)
 		}
-		if e.Reason < sqlguard.Syntax || e.Reason > sqlguard.InvalidMode || e.Message == "" {
+		if e.Reason < sqlguard.Syntax || e.Reason > sqlguard.TooLarge || e.Message == "" {
 			t.Fatalf("Check(%q, %s) returned %+v: unknown reason or empty message", sql, m, e)
 		}
 		if e.Position < 0 || e.Position > utf8.RuneCountInString(sql)+1 {

@@ -87,12 +87,95 @@ LANGUAGE sql VOLATILE AS $$
     RETURNING id
 $$;
 
-REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA public FROM PUBLIC;
+-- No REVOKE EXECUTE here: roles.Harden revokes EXECUTE on the owner's
+-- routines from PUBLIC, and its default privileges cover the ones created
+-- below (the replay hardens the database before loading this file).
 
 CREATE SCHEMA secret;
 CREATE TABLE secret.tokens (
     tenant text NOT NULL,
     token  text NOT NULL
+);
+
+-- Owner code that PostgreSQL runs without a call the function allow-list
+-- sees (issue #7, class 3). Each piece is SECURITY DEFINER and shows what
+-- the caller may not read: peek() returns the titles of every documents row
+-- (the owner is not subject to the table's row-level security) and the
+-- secret tokens. A statement that runs any of them leaks both; the
+-- validator must refuse every such statement in every validated mode,
+-- whatever the login role may execute.
+CREATE FUNCTION public.peek() RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$
+    SELECT (SELECT string_agg(title, ',' ORDER BY id) FROM public.documents) || ' | ' ||
+           (SELECT string_agg(token, ',' ORDER BY tenant) FROM secret.tokens)
+$$;
+
+-- A public overload of an allow-listed name, on the accounts row type:
+-- lower(a) resolves to it, not to pg_catalog.lower(text).
+CREATE FUNCTION public.lower(a public.accounts) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+
+-- An overload of an allow-listed name on an enum: upper(priority) has no
+-- built-in match at all, so PostgreSQL picks this one.
+CREATE FUNCTION public.upper(p public.priority) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+
+-- Allow-listed names that pg_catalog lacks on older servers (casefold is
+-- PostgreSQL 18's): on PostgreSQL 15 the call resolves here.
+CREATE FUNCTION public.casefold(t text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+
+-- SQL/JSON constructors are syntax in the validator's grammar (PostgreSQL
+-- 16 and 17) and plain function calls on PostgreSQL 15, where these run.
+CREATE FUNCTION public.json_array(i integer) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+CREATE FUNCTION public.json_scalar(i integer) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+
+-- Attribute notation: a.peek_row is peek_row(a).
+CREATE FUNCTION public.peek_row(a public.accounts) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+
+-- An operator whose implementation is owner code.
+CREATE FUNCTION public.peek_op(a text, b text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+CREATE OPERATOR public.### (LEFTARG = text, RIGHTARG = text, FUNCTION = public.peek_op);
+
+-- A cast the owner defined: priority::text runs it (explicit casts only).
+CREATE FUNCTION public.priority_text(p public.priority) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT public.peek() $$;
+CREATE CAST (public.priority AS text) WITH FUNCTION public.priority_text(public.priority);
+
+-- An implicit cast: score + 1 converts score to integer through it. It
+-- raises the secrets in its error (an integer cannot carry them).
+CREATE TYPE public.stars AS ENUM ('one', 'two', 'three');
+CREATE FUNCTION public.stars_weight(s public.stars) RETURNS integer
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+BEGIN
+    RAISE EXCEPTION 'stars: %', public.peek();
+END
+$$;
+CREATE CAST (public.stars AS integer) WITH FUNCTION public.stars_weight(public.stars) AS IMPLICIT;
+CREATE TABLE public.ratings (
+    id    integer PRIMARY KEY,
+    score public.stars NOT NULL
+);
+
+-- A domain whose CHECK calls owner code: casting to it, or writing a
+-- labels row, runs label_ok.
+CREATE FUNCTION public.label_ok(v text) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+BEGIN
+    IF v = 'peek' THEN
+        RAISE EXCEPTION 'label: %', public.peek();
+    END IF;
+    RETURN true;
+END
+$$;
+CREATE DOMAIN public.label_text AS text CHECK (public.label_ok(VALUE));
+CREATE TABLE public.labels (
+    id    integer PRIMARY KEY,
+    label public.label_text NOT NULL
 );
 
 INSERT INTO public.accounts (tenant, name, email, balance, status, created_at) VALUES
@@ -113,6 +196,8 @@ SELECT 1 + (g % 5),
 FROM generate_series(1, 500) AS g;
 
 INSERT INTO public.pg_notes (id, body) VALUES (1, 'first note');
+INSERT INTO public.ratings (id, score) VALUES (1, 'two');
+INSERT INTO public.labels (id, label) VALUES (1, 'first');
 
 INSERT INTO public.documents (id, tenant, title, body) VALUES
     (1, 'tenant_a', 'tenant_a_marker', 'only tenant_a may read this row'),

@@ -31,6 +31,9 @@ type ServerInfo struct {
 	// Health is the endpoint's latest health summary (admin modes, once
 	// analyze_db_health or herd_health ran), for callers who may check it.
 	Health *dbhealth.Summary `json:"health,omitempty" jsonschema:"worst finding of the latest analyze_db_health or herd_health run (cached; admin endpoints you may use)"`
+	// Warnings name what the operator allowed that weakens the endpoint:
+	// a privileged login role (allow_privileged_role).
+	Warnings []string `json:"warnings,omitempty" jsonschema:"what weakens this endpoint's protection, such as a privileged login role the operator allowed"`
 }
 
 // Options configure [Register].
@@ -201,6 +204,9 @@ func (s ServerInfo) line() string {
 			line += fmt.Sprintf("; health: %s — %s: %s (%d critical, %d warning; %s ago)", strings.ToUpper(string(h.Status)), h.Check, h.Finding,
 				h.Critical, h.Warning, time.Since(h.CheckedAt).Round(time.Second))
 		}
+	}
+	for _, w := range s.Warnings {
+		line += "\n  WARNING: " + w
 	}
 	return line
 }

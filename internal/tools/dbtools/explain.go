@@ -64,7 +64,12 @@ func (d *dbtools) registerExplain(t *tools.Target) {
 func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in ExplainArgs) (*mcp.CallToolResult, *ExplainResult, error) {
 	rec := observe.CallFrom(ctx)
 	rec.SetStatement(in.SQL, in.Params)
-	verdict, err := sqlguard.CheckExplain(in.SQL, d.opts.Mode, in.Analyze)
+	h, err := d.resolve(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Done()
+	verdict, err := sqlguard.ValidateExplain(in.SQL, guardOptions(d.opts.Mode, h.Pool), in.Analyze)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -79,11 +84,6 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 		}
 	}
 
-	h, err := d.resolve(ctx, req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer h.Done()
 	opts := h.Tx
 	// EXPLAIN never needs to write; with analyze the statement runs, and is
 	// rolled back whatever the mode.
@@ -95,6 +95,11 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 	}
 	out := &ExplainResult{Analyzed: in.Analyze}
 	err = h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
+		// The planner evaluates immutable functions and the statement's
+		// casts: the same owner code as running it.
+		if err := judge(ctx, tx, verdict); err != nil {
+			return err
+		}
 		if len(defs) > 0 {
 			// Hypothetical indexes live in the backend, not the transaction:
 			// the connection is not reused after this call.

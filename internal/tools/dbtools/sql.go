@@ -6,6 +6,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/catalog"
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/sqlguard"
@@ -40,16 +42,21 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 	mode := d.opts.Mode
 	rec := observe.CallFrom(ctx)
 	rec.SetStatement(in.SQL, in.Params)
-	verdict, err := sqlguard.Check(in.SQL, mode)
+	if in.MaxRows < 0 {
+		return nil, nil, fmt.Errorf("max_rows must be positive")
+	}
+	h, err := d.resolve(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Done()
+	verdict, err := sqlguard.Validate(in.SQL, guardOptions(mode, h.Pool))
 	if err != nil {
 		return nil, nil, err
 	}
 	rec.SetVerdict(verdict.Command, verdict.ReadOnly)
 	if verdict.Params != len(in.Params) {
 		return nil, nil, fmt.Errorf("the statement uses %d parameter(s) ($1…$%d) but params has %d value(s)", verdict.Params, verdict.Params, len(in.Params))
-	}
-	if in.MaxRows < 0 {
-		return nil, nil, fmt.Errorf("max_rows must be positive")
 	}
 	call := pg.Call{SQL: in.SQL, Args: in.Params, MaxRows: d.opts.Limits.MaxRows, Discard: verdict.SessionState,
 		// A statement that writes nothing may be cancelled at a cap; a
@@ -59,25 +66,53 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 		call.MaxRows = in.MaxRows
 	}
 
-	h, err := d.resolve(ctx, req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer h.Done()
-
 	var res *pg.Result
 	switch {
 	case mode.Unrestricted() && verdict.NoTransaction && len(h.Tx.Settings) == 0 && h.Tx.Role == "":
 		// VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY…: PostgreSQL
-		// refuses them inside a transaction block.
+		// refuses them inside a transaction block. (admin_rw: nothing to
+		// look up in the catalog.)
 		res, err = h.Pool.RunBare(ctx, call)
 	default:
 		opts := h.Tx
 		opts.Rollback = mode.ReadOnly()
-		res, err = h.Pool.Run(ctx, opts, call)
+		err = h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
+			if err := judge(ctx, tx, verdict); err != nil {
+				return err
+			}
+			r, err := tx.Query(ctx, call)
+			res = r
+			return err
+		})
 	}
 	if err != nil {
 		return nil, nil, d.withSuggestions(ctx, req, describeErr(err))
 	}
 	return textResult(res.Text()), res, nil
+}
+
+// guardOptions tells the validator what it must know of the connection a
+// call runs on: the database's name (three-part names), the server's
+// version (its grammar) and whether the login bypasses privileges.
+func guardOptions(mode access.Mode, p *pg.Pool) sqlguard.Options {
+	return sqlguard.Options{
+		Mode:            mode,
+		Database:        p.Database(),
+		ServerMajor:     p.ServerMajor(),
+		PrivilegedLogin: len(p.Login().Privileges()) > 0,
+	}
+}
+
+// judge looks up, in the call's own transaction (its search_path and
+// role), the code PostgreSQL may run for what the statement names, and
+// refuses the statement when any of it is not the server's own.
+func judge(ctx context.Context, tx *pg.Tx, v *sqlguard.Verdict) error {
+	if v.Lookup == nil {
+		return nil
+	}
+	found, err := catalog.Resolve(ctx, tx.Conn(), v.Lookup)
+	if err != nil {
+		return err
+	}
+	return v.Judge(found)
 }
