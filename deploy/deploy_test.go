@@ -45,6 +45,9 @@ func serve(t *testing.T, yaml string, env map[string]string) (base string, stop 
 func serveConfig(t *testing.T, cfg *config.Config) (base string, stop func()) {
 	t.Helper()
 	var logs bytes.Buffer
+	for _, ep := range cfg.Endpoints {
+		ep.AllowPrivilegedRole = true // the test cluster's superuser (issue #7, class 4)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, app.Options{Version: "test", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -54,7 +54,7 @@ func TestTypeScriptSDK(t *testing.T) {
 	t.Run("stdio", func(t *testing.T) {
 		t.Parallel()
 		res := client(t, "sdk.mjs", map[string]any{"transport": "stdio", "command": bin,
-			"args": []string{"stdio", "--database-url", uri, "--access-mode", "user_ro"}, "tool": "execute_sql"})
+			"args": []string{"stdio", "--database-url", uri, "--access-mode", "user_ro", "--allow-privileged-role"}, "tool": "execute_sql"})
 		checkSDK(t, res, "execute_sql")
 		// The quick form's endpoint is named after the database.
 		db := uri[strings.LastIndexByte(uri, '/')+1:]
@@ -89,7 +89,7 @@ func TestInspectorCLI(t *testing.T) {
 	}{
 		{"http", []string{s.Base + "/shop/mcp"}, "shop_execute_sql"},
 		{"sse", []string{s.Base + "/shop/sse"}, "shop_execute_sql"},
-		{"stdio", []string{bin, "stdio", "--database-url", uri, "--access-mode", "user_ro"}, "execute_sql"},
+		{"stdio", []string{bin, "stdio", "--database-url", uri, "--access-mode", "user_ro", "--allow-privileged-role"}, "execute_sql"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
