@@ -1,12 +1,15 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -272,6 +275,9 @@ func (a *jwtAuth) Authenticate(ctx context.Context, r *http.Request, endpoint st
 	if err != nil {
 		return nil, err
 	}
+	if why := checkJOSE(raw); why != "" {
+		return nil, invalid(why, nil)
+	}
 	aud := a.audience
 	if aud == "" {
 		aud = a.audOf(endpoint)
@@ -306,6 +312,74 @@ func (a *jwtAuth) Authenticate(ctx context.Context, r *http.Request, endpoint st
 		Scopes:  scopes(claims),
 		Expires: exp.Time,
 	}, nil
+}
+
+// checkJOSE refuses what the JWT library accepts but the standards do not:
+// a header whose crit parameter lists extensions (RFC 7515 §4.1.11: a
+// recipient that does not understand them must reject the token, and
+// pgherd processes none), and a header or payload that repeats a name (RFC
+// 7519 §4: claim names must be unique; a parser keeping the last "tenant"
+// would let a token say two things). It returns why, or "" (a token it
+// cannot decode is left to the parser, which says so).
+func checkJOSE(raw string) string {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	header, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[0], "="))
+	if err != nil {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	hkeys, dup, ok := objectKeys(header)
+	if !ok {
+		return ""
+	}
+	if dup != "" {
+		return fmt.Sprintf("the token's header repeats the parameter %q; have the identity provider issue well-formed tokens", dup)
+	}
+	if _, ok := hkeys["crit"]; ok {
+		var crit struct {
+			Crit []string `json:"crit"`
+		}
+		_ = json.Unmarshal(header, &crit)
+		return fmt.Sprintf("the token's header marks extensions as critical (crit: %s), which pgherd does not process, so it must refuse the token (RFC 7515); have the identity provider issue tokens without crit",
+			strings.Join(crit.Crit, ", "))
+	}
+	if _, dup, ok := objectKeys(payload); ok && dup != "" {
+		return fmt.Sprintf("the token repeats the claim %q, so its meaning is ambiguous (RFC 7519 requires unique claim names); have the identity provider issue well-formed tokens", dup)
+	}
+	return ""
+}
+
+// objectKeys reads the top-level names of a JSON object, and the first one
+// that repeats; ok is false when data is not a JSON object.
+func objectKeys(data []byte) (keys map[string]struct{}, dup string, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	t, err := dec.Token()
+	if d, isDelim := t.(json.Delim); err != nil || !isDelim || d != '{' {
+		return nil, "", false
+	}
+	keys = map[string]struct{}{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, "", false
+		}
+		k, _ := t.(string)
+		if _, seen := keys[k]; seen && dup == "" {
+			dup = k
+		}
+		keys[k] = struct{}{}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, "", false
+		}
+	}
+	return keys, dup, true
 }
 
 // describe turns a jwt parse error into advice for whoever holds the token.

@@ -4,11 +4,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -110,6 +114,29 @@ func sign(t testing.TB, m jwt.SigningMethod, key any, kid string, c jwt.MapClaim
 		t.Fatalf("signing %s: %v", m.Alg(), err)
 	}
 	return s
+}
+
+// signRaw makes an HS256 token from header and payload JSON as given, so
+// that they can hold what no JWT library writes (repeated names).
+func signRaw(t testing.TB, header, payload string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	mac := hmac.New(sha256.New, []byte(hsSecret))
+	mac.Write([]byte(input))
+	return input + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// hsPayload is valid claims for the "hs" authenticator (org, email) as
+// JSON text, with extra members appended as written.
+func hsPayload(extra []string) string {
+	now := time.Now()
+	members := []string{
+		fmt.Sprintf("%q:%q", "iss", issuer), fmt.Sprintf("%q:%q", "aud", audienceOf("app1")),
+		`"org":"o1"`, `"email":"a@b"`, `"scope":"read write"`,
+		fmt.Sprintf(`"iat":%d`, now.Unix()), fmt.Sprintf(`"exp":%d`, now.Add(time.Hour).Unix()),
+	}
+	return "{" + strings.Join(append(members, extra...), ",") + "}"
 }
 
 func publicPEM(t *testing.T, pub any) []byte {
@@ -216,6 +243,17 @@ func TestJWTPolicy(t *testing.T) {
 			"the token's signature does not verify with an accepted algorithm (HS256)", "", nil},
 		{"HS256 with another secret", "hs", sign(t, jwt.SigningMethodHS256, []byte(strings.Repeat("z", 40)), "", claims(func(c jwt.MapClaims) { c["org"] = "o1"; c["email"] = "a@b" })), 401,
 			"the token's signature does not verify with an accepted algorithm (HS256)", "", nil},
+		{"crit header", "hs", signRaw(t, `{"alg":"HS256","typ":"JWT","crit":["b64"],"b64":false}`, hsPayload(nil)), 401,
+			"the token's header marks extensions as critical (crit: b64), which pgherd does not process, so it must refuse the token (RFC 7515); have the identity provider issue tokens without crit", "", nil},
+		{"empty crit header", "hs", signRaw(t, `{"alg":"HS256","crit":[]}`, hsPayload(nil)), 401,
+			"the token's header marks extensions as critical (crit: ), which pgherd does not process, so it must refuse the token (RFC 7515); have the identity provider issue tokens without crit", "", nil},
+		{"repeated claim", "hs", signRaw(t, `{"alg":"HS256","typ":"JWT"}`, hsPayload([]string{`"org":"evil"`})), 401,
+			"the token repeats the claim 'org', so its meaning is ambiguous (RFC 7519 requires unique claim names); have the identity provider issue well-formed tokens", "", nil},
+		{"repeated claim spelled with an escape", "hs", signRaw(t, `{"alg":"HS256","typ":"JWT"}`, hsPayload([]string{`"\u006frg":"evil"`})), 401,
+			"the token repeats the claim 'org', so its meaning is ambiguous (RFC 7519 requires unique claim names); have the identity provider issue well-formed tokens", "", nil},
+		{"repeated header parameter", "hs", signRaw(t, `{"alg":"HS256","typ":"JWT","typ":"JWT"}`, hsPayload(nil)), 401,
+			"the token's header repeats the parameter 'typ'; have the identity provider issue well-formed tokens", "", nil},
+		{"hand-made token without repeats", "hs", signRaw(t, `{"alg":"HS256","typ":"JWT"}`, hsPayload(nil)), 200, "", "o1/a@b", []string{"read", "write"}},
 		{"configured audience", "pinned", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(func(c jwt.MapClaims) { c["aud"] = "https://api.example.com" })), 200, "", "acme/u1", []string{"read", "write"}},
 		{"configured audience replaces the endpoint's", "pinned", sign(t, jwt.SigningMethodHS256, []byte(hsSecret), "", claims(nil)), 401,
 			"the token's audience does not include 'https://api.example.com'; request a token for this resource (RFC 8707 resource parameter)", "", nil},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -81,15 +82,35 @@ func AsError(err error) (*Error, bool) {
 	return nil, false
 }
 
+// MaxErrorText is the most of one field of a PostgreSQL error (message,
+// detail, hint, context) pgherd passes on: an error can quote megabytes of
+// the statement or of a value ("invalid input syntax for type integer:
+// "xxx…"", "Failing row contains (…)"). Longer fields are cut with a marker.
+const MaxErrorText = 2000
+
+// CutText returns s when it is at most limit bytes long, and otherwise its
+// first bytes (on a rune boundary) followed by a marker saying how long it
+// was.
+func CutText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	keep := limit
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + fmt.Sprintf("… [pgherd cut this text: %d of %d bytes shown]", keep, len(s))
+}
+
 func fromPgError(pe *pgconn.PgError) *Error {
 	return &Error{
 		SQLState:   pe.Code,
 		Severity:   pe.Severity,
-		Message:    pe.Message,
-		Detail:     pe.Detail,
-		Hint:       pe.Hint,
+		Message:    CutText(pe.Message, MaxErrorText),
+		Detail:     CutText(pe.Detail, MaxErrorText),
+		Hint:       CutText(pe.Hint, MaxErrorText),
 		Position:   int(pe.Position),
-		Where:      pe.Where,
+		Where:      CutText(pe.Where, MaxErrorText),
 		Schema:     pe.SchemaName,
 		Table:      pe.TableName,
 		Column:     pe.ColumnName,

@@ -249,16 +249,21 @@ func TestByteCap(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	p := newPool(t, db.URI, PoolOptions{})
 	ctx := context.Background()
-	res, err := p.Run(ctx, readOnly, Call{SQL: "SELECT repeat('x', 1000) FROM generate_series(1, 100000)", MaxBytes: 10_000})
+	const maxBytes = 10_000
+	res, err := p.Run(ctx, readOnly, Call{SQL: "SELECT repeat('x', 300) FROM generate_series(1, 100000)", MaxBytes: maxBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Truncated || res.TruncatedBy != TruncatedByBytes {
 		t.Fatalf("truncated %v by %q, want max_result_bytes", res.Truncated, res.TruncatedBy)
 	}
-	// Each row is ["xxx…"]: 1000 + 2 quotes + 2 brackets + separator.
-	if len(res.Rows) != 9 {
-		t.Errorf("%d rows under a 10000-byte cap, want 9", len(res.Rows))
+	// Each row costs ["xxx…"] twice (the structured copy and the text
+	// copy, escaped once more): about 2 × 305 bytes of the 10,000.
+	if len(res.Rows) < 12 || len(res.Rows) > 16 || res.CutValues != 0 {
+		t.Errorf("%d rows (%d cut) under a 10000-byte cap, want about 15, none cut", len(res.Rows), res.CutValues)
+	}
+	if n := responseSize(t, res); n > maxBytes {
+		t.Errorf("the response takes %d bytes, over the %d-byte cap", n, maxBytes)
 	}
 }
 

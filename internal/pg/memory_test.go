@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"strings"
 	"context"
 	"errors"
 	"runtime"
@@ -50,8 +51,9 @@ func TestMessageCap(t *testing.T) {
 	}
 }
 
-// Under a large message cap, a 50 MB value over a 4 MiB byte cap is dropped
-// without being decoded: memory grows by the one read buffer only.
+// Under a large message cap, a 50 MB value over a 4 MiB byte cap is cut
+// with a marker without being decoded (memory grows by the one read buffer
+// only), and the rows after it are still returned.
 func TestByteCapLargeValue(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 50 MB value on the server")
@@ -69,8 +71,12 @@ func TestByteCapLargeValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Truncated || res.TruncatedBy != TruncatedByBytes || len(res.Rows) != 0 {
-		t.Fatalf("truncated %v by %q with %d rows; want the big row dropped, truncated by max_result_bytes", res.Truncated, res.TruncatedBy, len(res.Rows))
+	if res.Truncated || len(res.Rows) != 2 || res.CutValues != 1 {
+		t.Fatalf("truncated %v with %d rows, %d cut; want both rows, the big value cut", res.Truncated, len(res.Rows), res.CutValues)
+	}
+	big, _ := res.Rows[0][1].(string)
+	if !strings.Contains(big, "pgherd cut this value") || !strings.Contains(big, "of its 50000000 bytes") || res.Rows[1][1] != "small" {
+		t.Errorf("rows = %.200q…", res.Rows)
 	}
 	t.Logf("allocated %.1f MiB for a 47.7 MiB value under a 4 MiB cap", float64(n)/mib)
 	// One read buffer for the message; decoding it would at least double that.

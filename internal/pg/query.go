@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,6 +23,11 @@ type Call struct {
 	Args     []any
 	MaxRows  int   // zero means the limits' MaxRows
 	MaxBytes int64 // zero means the limits' MaxResultBytes
+	// MaxCellBytes is the most one value may cost in the response (both
+	// copies, encoded) before it is cut with a marker; zero means a share
+	// of MaxBytes that leaves room for the rest of the row and more rows
+	// (cellBudget).
+	MaxCellBytes int64
 	// Discard destroys the connection afterwards instead of resetting it.
 	// DISCARD ALL after every call already clears settings, prepared
 	// statements, cursors, LISTEN, temporary tables, advisory locks and
@@ -188,21 +194,24 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 		return nil, brokenReason(ctx, pgc, nil), fmt.Errorf("database %q: %w", p.name, err)
 	}
 	res := &Result{Columns: cols, Rows: make([][]any, 0, min(maxRows, 64))}
+	// What the response may spend on rows: the cap less the column list
+	// and the envelope (see size.go), counted as encoded, both copies.
+	budget := maxBytes - responseOverhead - columnsWeight(cols)
+	cellMax := c.MaxCellBytes
+	if cellMax <= 0 {
+		cellMax = cellBudget(maxBytes, len(cols))
+	}
 	var (
 		size      int64
 		decodeErr error
 		slab      []any
+		enc       = newRowEncoder()
+		totals    []int // per column: the raw size of a value cut before decoding, else 0
 	)
 	for rr.NextRow() {
 		vals := rr.Values()
 		if len(res.Rows) >= maxRows {
 			res.Truncated, res.TruncatedBy = true, TruncatedByRows
-			break
-		}
-		// Drop a row whose raw size alone breaks the byte cap before
-		// decoding it: a 50 MB value is never copied.
-		if size+rowSizeLowerBound(vals, formats, infos) > maxBytes {
-			res.Truncated, res.TruncatedBy = true, TruncatedByBytes
 			break
 		}
 		if len(slab) < len(vals) {
@@ -211,25 +220,62 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 		}
 		row := slab[:len(vals):len(vals)]
 		slab = slab[len(vals):]
-		rowSize := int64(2)
+		if totals == nil {
+			totals = make([]int, len(vals))
+		}
+		cut := false
 		for i, v := range vals {
-			dv, n, err := decodeValue(&infos[i], formats[i], v)
+			// A value far over the cell budget is shortened on the wire
+			// before decoding: a 50 MB value is never copied.
+			v, totals[i] = preCut(&infos[i], formats[i], v, cellMax)
+			if totals[i] < 0 {
+				row[i], totals[i] = cutMarker(0, -totals[i]), 0
+				cut = true
+				res.CutValues++
+				continue
+			}
+			var dv any
+			var n int
+			var err error
+			if totals[i] > 0 && formats[i] == 0 {
+				dv, n = string(v), len(v) // a cut text value is text, whatever its type
+			} else {
+				dv, n, err = decodeValue(&infos[i], formats[i], v)
+			}
 			if err != nil {
 				decodeErr = fmt.Errorf("database %q: decoding column %q (%s): %w", p.name, cols[i].Name, cols[i].Type, err)
 				break
 			}
+			// Escaping can make a value cost up to 13 times its size:
+			// measure the ones that might be over their budget.
+			if totals[i] > 0 || int64(n)*13 > cellMax {
+				if cv, ok := cutValue(dv, cellMax, totals[i], enc); ok {
+					dv = cv
+					cut = true
+					res.CutValues++
+				}
+			}
 			row[i] = dv
-			rowSize += int64(n) + 1
 		}
 		if decodeErr != nil {
 			break
 		}
-		if size+rowSize > maxBytes {
+		line, err := enc.line(row)
+		if err != nil {
+			decodeErr = fmt.Errorf("database %q: encoding a row: %w", p.name, err)
+			break
+		}
+		w := lineWeight(line)
+		if size+w > budget {
+			if cut {
+				res.CutValues-- // not returned after all
+			}
 			res.Truncated, res.TruncatedBy = true, TruncatedByBytes
 			break
 		}
-		size += rowSize
+		size += w
 		res.Rows = append(res.Rows, row)
+		res.lines = append(res.lines, line)
 	}
 	res.RowCount = len(res.Rows)
 
@@ -381,18 +427,28 @@ func (p *Pool) describeColumns(ctx context.Context, conn *pgx.Conn, fields []pgc
 	return cols, infos, formats, looked, nil
 }
 
-// rowSizeLowerBound is a cheap lower bound of a row's JSON size from its
-// wire values: text values and bytea never shrink when encoded; binary
-// arrays take at least a quarter of their wire size.
-func rowSizeLowerBound(vals [][]byte, formats []int16, infos []typeInfo) int64 {
-	var n int64
-	for i, v := range vals {
-		switch {
-		case formats[i] == 0, infos[i].kind == kBytea:
-			n += int64(len(v))
-		case infos[i].kind == kArray:
-			n += int64(len(v) / 4)
-		}
+// preCut shortens a wire value that alone is over the cell budget (every
+// byte costs at least 2 in the response), so that it is never decoded
+// whole. It returns the value to decode and the full size when it cut
+// (0 when it did not); a negative size means the value cannot be cut on
+// the wire (a binary array) and is replaced by a marker altogether.
+func preCut(t *typeInfo, format int16, v []byte, cellMax int64) ([]byte, int) {
+	if v == nil || int64(len(v))*2 <= cellMax {
+		return v, 0
 	}
-	return n
+	keep := int(cellMax / 2)
+	switch {
+	case format == 0:
+		// Text: a prefix on a rune boundary, decoded as text (json and
+		// arrays become strings once cut).
+		for keep > 0 && !utf8.RuneStart(v[keep]) {
+			keep--
+		}
+		return v[:keep], len(v)
+	case t.kind == kBytea:
+		return v[:keep*3/4], len(v) // base64 takes 4/3
+	case t.kind == kArray:
+		return nil, -len(v)
+	}
+	return v, 0 // fixed-size binary values are small
 }

@@ -26,6 +26,11 @@ type Result struct {
 	// RowsAffected is set for statements other than SELECT that report a
 	// row count (INSERT, UPDATE, DELETE, MERGE, COPY…).
 	RowsAffected *int64 `json:"rows_affected,omitempty"`
+	// CutValues counts the values cut with a marker because one alone
+	// would have taken too much of max_result_bytes.
+	CutValues int `json:"cut_values,omitempty"`
+
+	lines [][]byte // the rows as Text writes them, when the executor encoded them already
 }
 
 // Values of [Result.TruncatedBy].
@@ -54,13 +59,19 @@ func (r *Result) Text() string {
 			b.WriteString(c.Type)
 		}
 		b.WriteByte('\n')
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false) // "a<b" reads better than "a\u003cb"
-		for _, row := range r.Rows {
-			if err := enc.Encode(row); err != nil {
-				// Not reachable with values this package produces.
-				b.WriteString(strconv.Quote(err.Error()))
-				b.WriteByte('\n')
+		if len(r.lines) == len(r.Rows) {
+			for _, l := range r.lines {
+				b.Write(l)
+			}
+		} else {
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // "a<b" reads better than "a\u003cb"
+			for _, row := range r.Rows {
+				if err := enc.Encode(row); err != nil {
+					// Not reachable with values this package produces.
+					b.WriteString(strconv.Quote(err.Error()))
+					b.WriteByte('\n')
+				}
 			}
 		}
 		b.WriteString(strconv.Itoa(r.RowCount))
@@ -73,6 +84,16 @@ func (r *Result) Text() string {
 			b.WriteString(" (truncated by ")
 			b.WriteString(r.TruncatedBy)
 			b.WriteString("; more rows exist)")
+		}
+		if r.CutValues > 0 {
+			b.WriteString("; ")
+			b.WriteString(strconv.Itoa(r.CutValues))
+			if r.CutValues == 1 {
+				b.WriteString(" value was cut")
+			} else {
+				b.WriteString(" values were cut")
+			}
+			b.WriteString(" (marked …[pgherd cut this value…])")
 		}
 		if r.RowsAffected != nil && r.Command != "" {
 			b.WriteString("; ")

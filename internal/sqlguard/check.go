@@ -199,6 +199,21 @@ func invalidMode(mode access.Mode) *Error {
 	return &Error{Reason: InvalidMode, Message: fmt.Sprintf("access mode %q is not one of %s", string(mode), access.Names())}
 }
 
+// maxMessage bounds a parser message, which quotes the text at the error
+// ("unterminated quoted string at or near "'…"" can quote megabytes).
+const maxMessage = 2000
+
+func cutMessage(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	keep := maxMessage
+	for keep > 0 && !utf8.RuneStart(s[keep]) {
+		keep--
+	}
+	return s[:keep] + fmt.Sprintf("… [pgherd cut this text: %d of %d bytes shown]", keep, len(s))
+}
+
 // parseOne parses sql and returns its only statement.
 func parseOne(sql string) (*pg_query.RawStmt, *Error) {
 	if i := strings.IndexByte(sql, 0); i >= 0 {
@@ -222,7 +237,7 @@ func parseOne(sql string) (*pg_query.RawStmt, *Error) {
 			if strings.HasPrefix(pe.Message, "memory exhausted") || strings.Contains(pe.Message, "stack depth limit") {
 				r = TooComplex
 			}
-			return nil, &Error{Reason: r, Message: pe.Message, Position: pe.Cursorpos}
+			return nil, &Error{Reason: r, Message: cutMessage(pe.Message), Position: pe.Cursorpos}
 		}
 		// The only other failure is decoding the tree: too deep to represent.
 		return nil, &Error{Reason: TooComplex,

@@ -27,8 +27,18 @@ func describeErr(err error) error {
 	if pe, ok := pg.AsError(err); ok {
 		return sqlError{pe: pe}
 	}
-	return err
+	return shortError{err}
 }
+
+// maxErrorText bounds any error text a tool returns: driver errors can
+// quote a parameter's value.
+const maxErrorText = 4 * pg.MaxErrorText
+
+// shortError is err with its text cut to maxErrorText.
+type shortError struct{ err error }
+
+func (e shortError) Error() string { return pg.CutText(e.err.Error(), maxErrorText) }
+func (e shortError) Unwrap() error { return e.err }
 
 // sqlError renders a PostgreSQL error for an agent: message, SQLSTATE,
 // detail, hint and position, each on its own line. It unwraps to the

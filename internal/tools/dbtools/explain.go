@@ -40,6 +40,9 @@ type ExplainResult struct {
 	ExecutionMS     *float64           `json:"execution_ms,omitempty" jsonschema:"with analyze: actual execution time"`
 	Analyzed        bool               `json:"analyzed"`
 	HypotheticalIdx []HypotheticalUsed `json:"hypothetical_indexes,omitempty"`
+	// Truncated says the plan was larger than the endpoint's
+	// max_result_bytes: the JSON plan is left out and the tree is cut.
+	Truncated bool `json:"truncated,omitempty" jsonschema:"the plan was larger than max_result_bytes: the JSON plan is left out and the text tree cut"`
 }
 
 // HypotheticalUsed reports one simulated index and whether the plan used it.
@@ -94,6 +97,12 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 		options += ", ANALYZE, BUFFERS"
 	}
 	out := &ExplainResult{Analyzed: in.Analyze}
+	// The plan obeys the endpoint's byte cap like any result; it is one
+	// JSON value, which must arrive whole to be read.
+	maxBytes := h.Tx.Limits.MaxResultBytes
+	if maxBytes <= 0 {
+		maxBytes = h.Pool.Limits().MaxResultBytes
+	}
 	err = h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
 		// The planner evaluates immutable functions and the statement's
 		// casts: the same owner code as running it.
@@ -112,9 +121,12 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 		}
 		// The statement passed CheckExplain as exactly one statement; the
 		// extended protocol would refuse a second one regardless.
-		res, err := tx.Query(ctx, pg.Call{SQL: "EXPLAIN (" + options + ") " + in.SQL, Args: in.Params, MaxRows: 1, MaxBytes: 64 << 20})
+		res, err := tx.Query(ctx, pg.Call{SQL: "EXPLAIN (" + options + ") " + in.SQL, Args: in.Params, MaxRows: 1, MaxBytes: maxBytes, MaxCellBytes: maxBytes})
 		if err != nil {
 			return err
+		}
+		if res.CutValues > 0 || res.Truncated {
+			return fmt.Errorf("the plan is larger than this endpoint's max_result_bytes (%d bytes); explain a smaller statement (fewer joins, subqueries or UNION arms), or ask the operator to raise limits.max_result_bytes", maxBytes)
 		}
 		return out.decode(res)
 	})
@@ -125,7 +137,31 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 	for i := range out.HypotheticalIdx {
 		out.HypotheticalIdx[i].Used = strings.Contains(tree, out.HypotheticalIdx[i].Name)
 	}
-	return textResult(out.render(tree)), out, nil
+	text := out.fit(out.render(tree), maxBytes)
+	return textResult(text), out, nil
+}
+
+// fit keeps the response (the structured result and the text, both as
+// JSON) within maxBytes: first without the JSON plan, then with the text
+// tree cut.
+func (r *ExplainResult) fit(text string, maxBytes int64) string {
+	const envelope = 512
+	size := func() int64 {
+		s, _ := json.Marshal(r)
+		t, _ := json.Marshal(text)
+		return int64(len(s)+len(t)) + envelope
+	}
+	if size() <= maxBytes {
+		return text
+	}
+	r.Plan, r.Truncated = nil, true
+	// Cut the tree, a quarter at a time, until it fits.
+	whole := text
+	for keep := len(whole); keep > 0 && size() > maxBytes; {
+		keep = keep * 3 / 4
+		text = pg.CutText(whole, keep)
+	}
+	return text
 }
 
 // indexDefinition builds the CREATE INDEX text hypopg simulates, quoting
