@@ -1,10 +1,10 @@
 package pg
 
 import (
-	"strings"
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/pgherd/pgherd/internal/pgtest"
