@@ -166,6 +166,24 @@ func (p *Policy) authenticate(r *http.Request) (*Principal, error) {
 	return prin, nil
 }
 
+// Verify reports whether r carries a credential this policy accepts (for
+// routes outside MCP that show more to authenticated callers, such as
+// /ready). A nil policy, or one without an Authenticator, accepts nobody:
+// without authentication there is no caller to trust.
+func (p *Policy) Verify(r *http.Request) bool {
+	if p == nil || p.Authenticator == nil || len(r.Header.Values("Authorization")) == 0 {
+		return false
+	}
+	prin, err := p.authenticate(r)
+	if err != nil || prin == nil {
+		return false
+	}
+	if prin.Login != nil {
+		prin.Login.Release()
+	}
+	return true
+}
+
 // hint says what credential the endpoint expects.
 func (p *Policy) hint() string {
 	switch p.Authenticator.(type) {

@@ -402,7 +402,7 @@ func (d *Database) Check(ctx context.Context) httpserver.Status {
 	d.mu.Unlock()
 	if missing {
 		if err := d.connect(ctx); err != nil {
-			return httpserver.Status{Error: err.Error(), LatencyMS: ms(time.Since(start))}
+			return httpserver.Status{Error: pg.PublicText(err), LatencyMS: ms(time.Since(start))}
 		}
 	}
 	d.mu.Lock()
@@ -416,7 +416,7 @@ func (d *Database) Check(ctx context.Context) httpserver.Status {
 	d.mu.Unlock()
 	for _, p := range pools {
 		if _, err := p.Ping(ctx); err != nil {
-			return httpserver.Status{Error: err.Error(), LatencyMS: ms(time.Since(start))}
+			return httpserver.Status{Error: pg.PublicText(err), LatencyMS: ms(time.Since(start))}
 		}
 	}
 	return httpserver.Status{Ready: true, LatencyMS: ms(time.Since(start))}
@@ -450,7 +450,7 @@ func (d *Database) checkReachable(ctx context.Context, start time.Time) httpserv
 	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28") {
 		return httpserver.Status{Ready: true, LatencyMS: ms(time.Since(start))}
 	}
-	return httpserver.Status{Error: err.Error(), LatencyMS: ms(time.Since(start))}
+	return httpserver.Status{Error: pg.PublicText(err), LatencyMS: ms(time.Since(start))}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -83,6 +83,9 @@ type Server struct {
 	// authed holds, per mount name, the handlers behind authentication, so
 	// SetPolicy can swap the policy in front of them (configuration reload).
 	authed map[string][]*authedHandler
+	// mainPolicy authenticates /mcp's callers; /ready shows endpoint names
+	// to them (and to loopback callers) only.
+	mainPolicy atomic.Pointer[auth.Policy]
 }
 
 // authedHandler is an MCP handler with a replaceable authentication policy
@@ -115,6 +118,9 @@ func (s *Server) SetPolicy(name string, p *auth.Policy) error {
 	for _, h := range hs {
 		h.set(p)
 	}
+	if name == "main" {
+		s.mainPolicy.Store(p)
+	}
 	return nil
 }
 
@@ -143,7 +149,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s; MCP endpoints are listed by GET /ready", r.URL.Path))
 	})
-	s.handler = withRequestID(s.logger, mux)
+	s.handler = withRequestID(s.logger, hostGuard(mux))
 	s.current.Store(s)
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.current.Load().handler.ServeHTTP(w, r) }),
@@ -162,6 +168,9 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		base = "/" + m.Name
 	}
 	mcpPath := base + "/mcp"
+	if m.Name == "main" {
+		s.mainPolicy.Store(m.Policy)
+	}
 
 	var metadataURL string
 	if m.Policy != nil && m.Policy.Authenticator != nil {
@@ -263,6 +272,12 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if !all {
 		code = http.StatusServiceUnavailable
+	}
+	if !loopbackCaller(r) && !s.mainPolicy.Load().Verify(r) {
+		// A public replica says whether it is ready, not which databases
+		// it serves: that is for this machine and for authenticated callers.
+		writeJSON(w, code, map[string]any{"status": statusWord(all)})
+		return
 	}
 	writeJSON(w, code, map[string]any{"status": statusWord(all), "endpoints": report})
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/pg"
 )
 
 // typed turns a typed handler into go-sdk's raw ToolHandler, filling tool's
@@ -144,6 +146,13 @@ func lean(full *jsonschema.Schema) *jsonschema.Schema {
 
 func errorResult(err error) *mcp.CallToolResult {
 	var res mcp.CallToolResult
-	res.SetError(err)
+	res.SetError(publicError{err})
 	return &res
 }
+
+// publicError is a tool error as the client sees it: without the database
+// user, host or port a connection error carries (pg.PublicText).
+type publicError struct{ err error }
+
+func (e publicError) Error() string { return pg.PublicText(e.err) }
+func (e publicError) Unwrap() error { return e.err }

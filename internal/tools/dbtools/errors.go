@@ -37,7 +37,7 @@ const maxErrorText = 4 * pg.MaxErrorText
 // shortError is err with its text cut to maxErrorText.
 type shortError struct{ err error }
 
-func (e shortError) Error() string { return pg.CutText(e.err.Error(), maxErrorText) }
+func (e shortError) Error() string { return pg.CutText(pg.PublicText(e.err), maxErrorText) }
 func (e shortError) Unwrap() error { return e.err }
 
 // sqlError renders a PostgreSQL error for an agent: message, SQLSTATE,
