@@ -226,6 +226,8 @@ type EndpointConfig struct {
 	AuthMode       string            `json:"auth_mode"`
 	Tenants        []string          `json:"tenants,omitempty"`
 	TenantSettings map[string]string `json:"tenant_settings,omitempty"`
+	// AllowPrivilegedRole: the endpoint may log in as a privileged role.
+	AllowPrivilegedRole bool `json:"allow_privileged_role,omitempty" jsonschema:"the operator allowed a privileged login role (superuser, BYPASSRLS, pg_read_all_data…) on this endpoint"`
 }
 
 func describe(c *config.Config, ep *config.Endpoint) *EndpointConfig {
@@ -239,6 +241,8 @@ func describe(c *config.Config, ep *config.Endpoint) *EndpointConfig {
 		Pool:           ep.Pool,
 		Limits:         ep.Limits,
 		TenantSettings: ep.TenantSettings,
+
+		AllowPrivilegedRole: ep.AllowPrivilegedRole,
 	}
 	if ep.Served() {
 		out.Path = "/" + ep.Name + "/mcp"
