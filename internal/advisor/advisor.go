@@ -74,9 +74,10 @@ type Options struct {
 	TimeBudget    time.Duration // default 30s
 	// Screen checks a query before it is parsed (size, depth, one
 	// statement); Validate checks the SELECT that will be planned (the
-	// endpoint's SQL rules). Either may be nil.
+	// endpoint's SQL rules, including the owner code the planner may run,
+	// looked up in tx). Either may be nil.
 	Screen   func(sql string) error
-	Validate func(planned string) error
+	Validate func(ctx context.Context, tx *pg.Tx, planned string) error
 	// Progress receives the work done so far (monotonic), the total when
 	// known (zero otherwise) and what is happening.
 	Progress func(done, total float64, msg string)
@@ -231,7 +232,7 @@ func Analyze(ctx context.Context, tx *pg.Tx, queries []Query, opts Options) (*Re
 			continue
 		}
 		if opts.Validate != nil {
-			if err := opts.Validate(p.planned); err != nil {
+			if err := opts.Validate(ctx, tx, p.planned); err != nil {
 				q.err = "refused by this endpoint's SQL rules: " + err.Error()
 				continue
 			}

@@ -107,13 +107,6 @@ func (d *dbtools) adviceOptions(s SearchArgs) (advisor.Options, error) {
 		_, err := sqlguard.Check(sql, access.AdminRW)
 		return err
 	}
-	if d.opts.Mode != access.AdminRW {
-		mode := d.opts.Mode
-		o.Validate = func(planned string) error {
-			_, err := sqlguard.CheckExplain(planned, mode, false)
-			return err
-		}
-	}
 	return o, nil
 }
 
@@ -218,6 +211,18 @@ func (d *dbtools) adviceTx(ctx context.Context, req *mcp.CallToolRequest, o *adv
 		return err
 	}
 	defer h.Done()
+	if mode := d.opts.Mode; mode != access.AdminRW {
+		// The planner evaluates immutable functions and casts: the same
+		// owner-code rules as execute_sql, with this connection's facts.
+		guard := guardOptions(mode, h.Pool)
+		o.Validate = func(ctx context.Context, tx *pg.Tx, planned string) error {
+			v, err := sqlguard.ValidateExplain(planned, guard, false)
+			if err != nil {
+				return err
+			}
+			return judge(ctx, tx, v)
+		}
+	}
 	progress := tools.NewProgress(req)
 	o.Progress = func(done, total float64, msg string) { progress.Report(ctx, done, total, msg) }
 	opts := h.Tx
