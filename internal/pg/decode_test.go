@@ -294,8 +294,10 @@ func TestSizeEstimateCoversJSON(t *testing.T) {
 	if len(rows) > 20000 {
 		t.Errorf("rows encode to %d bytes, over the 20000-byte cap", len(rows))
 	}
-	if len(rows) < 15000 {
-		t.Errorf("rows encode to %d bytes: the estimate cut far below the 20000-byte cap", len(rows))
+	// The cap counts the result's two copies (structured and text), so the
+	// rows alone fill a little under half of it.
+	if len(rows) < 8000 {
+		t.Errorf("rows encode to %d bytes: the estimate cut far below half the 20000-byte cap (two copies)", len(rows))
 	}
 	if strings.Count(string(rows), "[") < 10 {
 		t.Errorf("unexpected rows %s", rows)

@@ -239,7 +239,9 @@ func TestAllowedFunctionsLeaveNoTrace(t *testing.T) {
 		}
 		sql += " LIMIT 50" // set-returning functions (pg_timezone_names, …) stay under the row cap
 		mode := userRO
-		if !slices.Contains(user, o.name) {
+		// User modes refuse a cast to a type whose input looks names up
+		// ('simple'::regconfig): those overloads are swept in admin_ro.
+		if !slices.Contains(user, o.name) || slices.Contains(o.args, "regconfig") || slices.Contains(o.args, "regdictionary") {
 			mode = adminRO
 		}
 		v, err := sqlguard.Check(sql, mode)
