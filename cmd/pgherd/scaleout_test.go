@@ -105,8 +105,8 @@ auth:
   mode: api_key
   api_keys:
 %sendpoints:
-  free: {database_uri: "${DB_URI}", limits: {rate: 0}}
-  capped: {database_uri: "${DB_URI}", limits: {rate: %g, burst: %d}}
+  free: {database_uri: "${DB_URI}", limits: {rate: 0}, allow_privileged_role: true}
+  capped: {database_uri: "${DB_URI}", limits: {rate: %g, burst: %d}, allow_privileged_role: true}
 `, port, redisURL, keys, capRate, capBurst)
 }
 

@@ -304,7 +304,7 @@ func TestServeWatchConfig(t *testing.T) {
 	if code, err := s.post("/app2/mcp", bobKey); err != nil || code != http.StatusNotFound {
 		t.Fatalf("/app2/mcp before the edit: %d %v, want 404", code, err)
 	}
-	if err := os.WriteFile(path, []byte(config("  app2: {database_uri: \"${APP1_URI}\", access_mode: user_ro}\n")), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(config("  app2: {database_uri: \"${APP1_URI}\", access_mode: user_ro, allow_privileged_role: true}\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, next, err := s.stderr.wait(s.ctx, s.exited, 0, `"msg":"configuration reloaded"`)

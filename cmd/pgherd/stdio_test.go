@@ -446,7 +446,7 @@ func TestStdioOnlyJSONRPC(t *testing.T) {
 func TestStdioBeforeInitialize(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro")
+	r := startRaw(t, "stdio", "--database-url", db.URI, "--access-mode", "user_ro", "--allow-privileged-role")
 	r.send(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
 	if m := r.next(); m.Error == nil || m.Error.Code != -32600 || !strings.Contains(m.Error.Message, "initialize") {
 		t.Errorf("tools/list before initialize: %+v, want -32600 that says to initialize", m.Error)

@@ -189,6 +189,21 @@ BEGIN
 END
 $$;
 DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f);
+  END LOOP;
+END
+$$;
+ALTER DEFAULT PRIVILEGES FOR ROLE "app1_owner" REVOKE EXECUTE ON ROUTINES FROM PUBLIC;
+DO $$
 BEGIN
   IF current_database() <> 'app1' THEN
     RAISE EXCEPTION 'connected to database %, but these statements are for database %', current_database(), 'app1'
@@ -198,7 +213,8 @@ BEGIN
     CREATE ROLE "app1_user_ro";
   END IF;
   IF EXISTS (SELECT FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid
-             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = 'app1_user_ro') THEN
+             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = 'app1_user_ro'
+               AND d.classid <> 'pg_catalog.pg_user_mapping'::regclass) THEN
     RAISE EXCEPTION 'role % owns objects; in mode % it must own nothing', 'app1_user_ro', 'user_ro'
       USING HINT = 'hand its objects to the owner first, in every database: REASSIGN OWNED BY "app1_user_ro" TO "app1_owner"';
   END IF;
@@ -424,6 +440,21 @@ BEGIN
 END
 $$;
 DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f);
+  END LOOP;
+END
+$$;
+ALTER DEFAULT PRIVILEGES FOR ROLE "app2_owner" REVOKE EXECUTE ON ROUTINES FROM PUBLIC;
+DO $$
 BEGIN
   IF current_database() <> 'app2' THEN
     RAISE EXCEPTION 'connected to database %, but these statements are for database %', current_database(), 'app2'
@@ -433,7 +464,8 @@ BEGIN
     CREATE ROLE "app2_user_rw";
   END IF;
   IF EXISTS (SELECT FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid
-             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = 'app2_user_rw') THEN
+             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = 'app2_user_rw'
+               AND d.classid <> 'pg_catalog.pg_user_mapping'::regclass) THEN
     RAISE EXCEPTION 'role % owns objects; in mode % it must own nothing', 'app2_user_rw', 'user_rw'
       USING HINT = 'hand its objects to the owner first, in every database: REASSIGN OWNED BY "app2_user_rw" TO "app2_owner"';
   END IF;
@@ -659,6 +691,21 @@ BEGIN
 END
 $$;
 DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f);
+  END LOOP;
+END
+$$;
+ALTER DEFAULT PRIVILEGES FOR ROLE "app3_owner" REVOKE EXECUTE ON ROUTINES FROM PUBLIC;
+DO $$
 BEGIN
   IF current_database() <> 'app3' THEN
     RAISE EXCEPTION 'connected to database %, but these statements are for database %', current_database(), 'app3'
@@ -668,7 +715,8 @@ BEGIN
     CREATE ROLE "app3_admin_ro";
   END IF;
   IF EXISTS (SELECT FROM pg_catalog.pg_shdepend d JOIN pg_catalog.pg_roles r ON r.oid = d.refobjid
-             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = 'app3_admin_ro') THEN
+             WHERE d.refclassid = 'pg_catalog.pg_authid'::regclass AND d.deptype = 'o' AND r.rolname = 'app3_admin_ro'
+               AND d.classid <> 'pg_catalog.pg_user_mapping'::regclass) THEN
     RAISE EXCEPTION 'role % owns objects; in mode % it must own nothing', 'app3_admin_ro', 'admin_ro'
       USING HINT = 'hand its objects to the owner first, in every database: REASSIGN OWNED BY "app3_admin_ro" TO "app3_owner"';
   END IF;
@@ -906,6 +954,21 @@ BEGIN
   END LOOP;
 END
 $$;
+DO $$
+DECLARE
+  f regprocedure;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+     WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                       WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', f);
+  END LOOP;
+END
+$$;
+ALTER DEFAULT PRIVILEGES FOR ROLE "app4_admin_rw" REVOKE EXECUTE ON ROUTINES FROM PUBLIC;
 DO $$
 BEGIN
   IF current_database() <> 'app4' THEN

@@ -485,6 +485,7 @@ func TestRevokedKeyAfterReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	allowSuperuser(next, "")
 	if err := s.App.Reload(next); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}

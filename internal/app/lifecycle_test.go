@@ -138,6 +138,7 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
+	allowSuperuser(next, "")
 	if err := s.App.Reload(next); err != nil {
 		t.Fatalf("Reload: %v", err)
 	}
@@ -151,6 +152,7 @@ endpoints:
 	if err != nil {
 		t.Fatal(err)
 	}
+	allowSuperuser(moved, "")
 	if err := s.App.Reload(moved); err == nil || !strings.Contains(err.Error(), "server.session_mode") {
 		t.Errorf("Reload with another session mode = %v, want a restart-needed error naming server.session_mode", err)
 	}

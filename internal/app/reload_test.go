@@ -76,6 +76,7 @@ func TestReloadAddRemoveUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		allowSuperuser(cfg, y)
 		return cfg
 	}
 	// A new database that does not answer: refused, nothing changes.
