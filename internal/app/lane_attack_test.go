@@ -493,7 +493,7 @@ func (r *directRunner) exec(ctx context.Context, sql string) (*pg.Result, error)
 	opts.Rollback = r.mode.ReadOnly()
 	res, err := h.Pool.Run(ctx, opts, call)
 	if pe, ok := pg.AsError(err); ok && pe.SQLState == "25001" && r.mode.Unrestricted() {
-		res, err = h.Pool.RunBare(ctx, call)
+		res, err = h.Pool.RunBare(ctx, h.Tx, call)
 	}
 	return res, err
 }

@@ -126,6 +126,14 @@ func (p *Pool) dbError(what string, err error) error {
 		return nil
 	}
 	if e, ok := AsError(err); ok {
+		if strings.HasPrefix(e.SQLState, "57P0") {
+			// admin_shutdown, crash_shutdown, cannot_connect_now: the
+			// server is ending sessions (a restart, a failover, a
+			// terminated backend). Idle connections are likely dead too:
+			// drop them now rather than fail the calls that would take
+			// them.
+			p.resetPool(e.SQLState)
+		}
 		return e
 	}
 	var tooLarge *pgproto3.ExceededMaxBodyLenErr
@@ -135,6 +143,17 @@ func (p *Pool) dbError(what string, err error) error {
 			ErrMessageTooLarge, formatBytes(int64(tooLarge.ActualBodyLen)), formatBytes(int64(tooLarge.MaxExpectedBodyLen)))
 	}
 	return fmt.Errorf("database %q: %s: %w", p.name, what, err)
+}
+
+// resetPool closes every idle connection; connections in use are destroyed
+// when returned.
+func (p *Pool) resetPool(sqlstate string) {
+	if p.closed.Load() {
+		return
+	}
+	p.resets.Add(1)
+	p.pool.Reset()
+	p.logger.Info("pool reset: the server is ending sessions", "sqlstate", sqlstate)
 }
 
 // formatBytes prints n in the largest binary unit that divides it

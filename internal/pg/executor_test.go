@@ -42,7 +42,7 @@ func TestMultipleStatementsRefused(t *testing.T) {
 			_, err := p.Run(ctx, opts, Call{SQL: sql})
 			wantSQLState(t, err, "42601")
 		}
-		_, err := p.RunBare(ctx, Call{SQL: sql})
+		_, err := p.RunBare(ctx, TxOptions{}, Call{SQL: sql})
 		wantSQLState(t, err, "42601")
 	}
 	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM pg_class WHERE relname = 't'"); n != 1 {
@@ -135,7 +135,7 @@ func TestLimitsAreTransactionLocal(t *testing.T) {
 	}
 	// Outside a transaction the session values are the pool's run-time
 	// parameters.
-	res, err = p.RunBare(ctx, q)
+	res, err = p.RunBare(ctx, TxOptions{}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 			return err
 		}},
 		{"SET bare", func() error {
-			_, err := p.RunBare(ctx, Call{SQL: "SET work_mem = '77MB'"})
+			_, err := p.RunBare(ctx, TxOptions{}, Call{SQL: "SET work_mem = '77MB'"})
 			return err
 		}},
 		{"SET with Discard", func() error {

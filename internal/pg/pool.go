@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,12 +32,35 @@ const (
 	DefaultIdleInTransactionTimeout = 60 * time.Second
 	DefaultMaxRows                  = 1000
 	DefaultMaxResultBytes           = 4 << 20
+	DefaultConnectTimeout           = 5 * time.Second
+	DefaultCancelGrace              = 5 * time.Second
 )
 
-// cleanupTimeout bounds ROLLBACK, closing a connection and the cancel
-// request after a cap, all of which run on a context detached from the
-// caller's (which may already be cancelled).
-const cleanupTimeout = 5 * time.Second
+// Bounds of one call's round trips (see [Pool.Do]).
+const (
+	// roundTripAllowance is what a call's deadline allows beyond its
+	// acquire timeout and statement timeout: BEGIN with the settings, and
+	// COMMIT or ROLLBACK with the reset.
+	roundTripAllowance = 2 * time.Second
+	// finishReserve is the part of it kept for the end of the transaction:
+	// the statement's own backstop ends this long before the call's
+	// deadline.
+	finishReserve = time.Second
+	// cancelWait is how long a round trip whose context ended waits for the
+	// server to answer the cancel request before the connection is given up
+	// (closed on our side; the backend is then watched, see Pool.reap). It
+	// also bounds closing a connection and the cancel request after a cap.
+	cancelWait = time.Second
+	// pingTimeout bounds the liveness ping of a connection taken from the
+	// pool after being idle; a connection that does not answer in time is
+	// destroyed and another one used.
+	pingTimeout = 2 * time.Second
+)
+
+// TCP keepalive on every connection: a peer that vanished (a host that
+// crashed, a network that dropped the session) is noticed within about
+// 30 s even on an idle connection.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 // PoolOptions configures a [Pool]. Every zero field means its default.
 type PoolOptions struct {
@@ -53,6 +77,18 @@ type PoolOptions struct {
 	MaxMessageBytes int
 
 	ApplicationName string // default "pgherd"
+
+	// ConnectTimeout bounds opening one connection (TCP, TLS and
+	// authentication) when the URI sets no connect_timeout: without a bound
+	// a connect into a silent network never ends, and the pool never
+	// recovers. Default 5s.
+	ConnectTimeout time.Duration
+
+	// CancelGrace is how long a cancelled statement may run on before its
+	// backend is terminated (pg_terminate_backend). Until the backend is
+	// gone its connection stays counted as busy and [TxOptions.Hold] keeps
+	// the caller's resources. Default 5s.
+	CancelGrace time.Duration
 
 	// Limits are the defaults for calls ([TxOptions.Limits] overrides them
 	// field by field). The timeouts are also set as connection run-time
@@ -128,11 +164,24 @@ type Pool struct {
 	serverMajor    int
 	database       string
 	login          LoginRole
+	grace          time.Duration
+	ctl            *control
 
-	destroyed atomic.Int64 // connections destroyed because they may carry state
-	exhausted atomic.Int64 // acquires that timed out
-	closed    atomic.Bool
-	closeOnce sync.Once
+	// closing ends when Close starts: reapers stop watching.
+	closing     context.Context
+	stopClosing context.CancelFunc
+	reapMu      sync.Mutex // guards noReapers and reapers.Add
+	noReapers   bool
+	reapers     sync.WaitGroup
+
+	destroyed  atomic.Int64 // connections destroyed because they may carry state
+	exhausted  atomic.Int64 // acquires that timed out
+	reaping    atomic.Int64 // connections held until their backend is gone
+	terminated atomic.Int64 // backends terminated after ignoring a cancel
+	retried    atomic.Int64 // calls retried on a fresh connection
+	resets     atomic.Int64 // pool resets after the server ended sessions
+	closed     atomic.Bool
+	closeOnce  sync.Once
 }
 
 // Connect opens the pool for the database called name (an endpoint name,
@@ -178,6 +227,12 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 	if opts.ApplicationName == "" {
 		opts.ApplicationName = DefaultApplicationName
 	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if opts.CancelGrace <= 0 {
+		opts.CancelGrace = DefaultCancelGrace
+	}
 	opts.Limits = opts.Limits.or(defaultLimits)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -187,8 +242,16 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 	cfg.MinConns = opts.MinConns
 	cfg.MaxConnLifetime = opts.MaxConnLifetime
 	cfg.MaxConnIdleTime = opts.MaxConnIdleTime
+	// A connection idle for a second or more is pinged before use (pgxpool's
+	// default); the ping is bounded, so a dead one is replaced, not waited on.
+	cfg.PingTimeout = pingTimeout
 
 	cc := cfg.ConnConfig
+	if cc.ConnectTimeout <= 0 {
+		cc.ConnectTimeout = opts.ConnectTimeout
+	}
+	dialer := &net.Dialer{Timeout: cc.ConnectTimeout, KeepAliveConfig: keepAlive}
+	cc.DialFunc = dialer.DialContext
 	// Trusted internal SQL (Tx.Conn) caches statement descriptions on the
 	// client and uses the unnamed statement: no server-side prepared
 	// statements ever exist on a pooled connection. User SQL never goes
@@ -202,7 +265,7 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 		return &pgconn.CancelRequestContextWatcherHandler{
 			Conn:               c,
 			CancelRequestDelay: 0,
-			DeadlineDelay:      cleanupTimeout,
+			DeadlineDelay:      cancelWait,
 		}
 	}
 	if cc.RuntimeParams == nil {
@@ -241,9 +304,12 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 		logger:         opts.Logger.With("database", name),
 		types:          newTypeCache(maxCachedTypes),
 		tracer:         tracer,
+		grace:          opts.CancelGrace,
+		ctl:            newControl(cc, name),
 	}
+	p.closing, p.stopClosing = context.WithCancel(context.WithoutCancel(ctx))
 	if err := p.check(ctx, cc.Database); err != nil {
-		pool.Close()
+		p.Close()
 		return nil, err
 	}
 	return p, nil
@@ -401,9 +467,10 @@ func (p *Pool) Login() LoginRole { return p.login }
 func (p *Pool) Limits() Limits { return p.limits }
 
 // Ping acquires a connection (bounded by AcquireTimeout), runs an empty
-// round trip and returns how long the round trip took.
+// round trip and returns how long the round trip took. Readiness checks use
+// [Pool.Probe], which takes nothing from the pool.
 func (p *Pool) Ping(ctx context.Context) (time.Duration, error) {
-	c, err := p.acquire(ctx)
+	c, err := p.acquire(ctx, time.Now().Add(p.acquireTimeout))
 	if err != nil {
 		return 0, err
 	}
@@ -413,6 +480,29 @@ func (p *Pool) Ping(ctx context.Context) (time.Duration, error) {
 		return 0, p.dbError("ping", err)
 	}
 	return time.Since(start), nil
+}
+
+// Probe checks that the database answers, on the pool's control connection
+// (one connection outside the pool, opened on demand and closed when idle):
+// it takes no capacity from calls and is not fooled by a stale pooled
+// connection. It returns the round trip's duration; the error says the
+// database is unreachable and why. ctx bounds everything, connecting
+// included.
+func (p *Pool) Probe(ctx context.Context) (time.Duration, error) {
+	if p.closed.Load() {
+		return 0, p.closedError()
+	}
+	rtt, err := p.ctl.ping(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("database unreachable: no answer within the check's deadline: %w", context.Cause(ctx))
+		}
+		if _, ok := AsError(err); ok {
+			return 0, fmt.Errorf("database %q answers but refused the check: %w", p.name, err)
+		}
+		return 0, fmt.Errorf("database unreachable: %w", err)
+	}
+	return rtt, nil
 }
 
 // Stats describes a pool at one moment, for readiness and metrics.
@@ -437,6 +527,20 @@ type Stats struct {
 	Exhausted int64 `json:"exhausted"`
 	// ExpiredConns counts connections closed for their lifetime or idle time.
 	ExpiredConns int64 `json:"expired_conns"`
+	// Reaping is the number of connections given up on (a cancelled call
+	// whose statement did not stop) still counted busy because their
+	// backend has not exited yet.
+	Reaping int64 `json:"reaping"`
+	// Terminated counts backends ended with pg_terminate_backend after
+	// ignoring their cancel request for the cancel grace period.
+	Terminated int64 `json:"terminated"`
+	// Retried counts calls run again on a fresh connection because the one
+	// they were given had been closed by the server (before the statement
+	// was sent).
+	Retried int64 `json:"retried"`
+	// Resets counts pool resets: every idle connection closed after the
+	// server reported it was shutting sessions down (SQLSTATE 57P01-57P03).
+	Resets int64 `json:"resets"`
 }
 
 // Stat returns the pool's current statistics.
@@ -456,25 +560,36 @@ func (p *Pool) Stat() Stats {
 		Destroyed:         p.destroyed.Load(),
 		Exhausted:         p.exhausted.Load(),
 		ExpiredConns:      s.MaxLifetimeDestroyCount() + s.MaxIdleDestroyCount(),
+		Reaping:           p.reaping.Load(),
+		Terminated:        p.terminated.Load(),
+		Retried:           p.retried.Load(),
+		Resets:            p.resets.Load(),
 	}
 }
 
-// Close closes the pool: new calls fail with [ErrPoolClosed] at once; Close
-// waits for connections in use to be returned, then closes them all. It is
-// safe to call more than once.
+// Close closes the pool: new calls fail with [ErrPoolClosed] at once;
+// connections whose backend is being watched after a cancel get one last
+// pg_terminate_backend and are let go; Close then waits for connections in
+// use to be returned (calls end by their deadline), and closes them all. It
+// is safe to call more than once.
 func (p *Pool) Close() {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
+		p.stopReapers() // each makes one attempt bounded by cancelWait
+		ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
+		p.ctl.shut(ctx)
+		cancel()
 		p.pool.Close()
 	})
 }
 
-// acquire takes a connection, waiting at most AcquireTimeout.
-func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+// acquire takes a connection, waiting at most until by (the end of the
+// call's acquire timeout).
+func (p *Pool) acquire(ctx context.Context, by time.Time) (*pgxpool.Conn, error) {
 	if p.closed.Load() {
 		return nil, p.closedError()
 	}
-	actx, cancel := context.WithTimeoutCause(ctx, p.acquireTimeout, ErrPoolExhausted)
+	actx, cancel := context.WithDeadlineCause(ctx, by, ErrPoolExhausted)
 	defer cancel()
 	c, err := p.pool.Acquire(actx)
 	if err == nil {
@@ -486,11 +601,20 @@ func (p *Pool) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("database %q: waiting for a connection: %w", p.name, context.Cause(ctx))
 	case errors.Is(context.Cause(actx), ErrPoolExhausted):
+		if s := p.pool.Stat(); s.AcquiredConns() < p.maxConns {
+			// Not every connection was busy: opening one did not finish
+			// in time. Raising max_conns would not help.
+			return nil, fmt.Errorf("database %q: database unreachable: no connection could be opened within %s (pool.acquire_timeout); "+
+				"the server or the network to it is not answering", p.name, p.acquireTimeout)
+		}
 		p.exhausted.Add(1)
 		return nil, fmt.Errorf("database %q: %w: all %d connections stayed busy for %s; retry in a moment, "+
 			"or ask the operator to raise pool.max_conns or pool.acquire_timeout", p.name, ErrPoolExhausted, p.maxConns, p.acquireTimeout)
 	}
-	return nil, fmt.Errorf("database %q: connecting: %w", p.name, err)
+	if _, ok := AsError(err); ok {
+		return nil, fmt.Errorf("database %q: connecting: %w", p.name, err)
+	}
+	return nil, fmt.Errorf("database %q: database unreachable: %w", p.name, err)
 }
 
 func (p *Pool) closedError() error {

@@ -108,7 +108,7 @@ func TestPingStatClose(t *testing.T) {
 	p.Close() // idempotent
 	for _, call := range []func() error{
 		func() error { _, err := p.Run(ctx, readOnly, Call{SQL: "SELECT 1"}); return err },
-		func() error { _, err := p.RunBare(ctx, Call{SQL: "SELECT 1"}); return err },
+		func() error { _, err := p.RunBare(ctx, TxOptions{}, Call{SQL: "SELECT 1"}); return err },
 		func() error { _, err := p.Ping(ctx); return err },
 	} {
 		if err := call(); !errors.Is(err, ErrPoolClosed) {

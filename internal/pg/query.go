@@ -67,6 +67,9 @@ func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 	if reason != "" {
 		tx.markDiscard(reason)
 	}
+	if reason == reasonGivenUp {
+		tx.mayRun = true
+	}
 	if reason == reasonCapCancelled && !tx.wrote {
 		// The cancel aborted the transaction, and nothing in it wrote:
 		// rolling back loses nothing, where a COMMIT would fail and turn the
@@ -79,6 +82,11 @@ func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 // reasonCapCancelled is why a connection is destroyed after a cap stopped
 // its statement on the server.
 const reasonCapCancelled = "a cap cancelled the statement"
+
+// reasonGivenUp is why a connection is destroyed when its statement did
+// not answer the cancel request in time: the connection was closed on our
+// side and the backend may still be running the statement.
+const reasonGivenUp = "the statement did not stop when cancelled"
 
 // Run runs one user statement in its own transaction ([Pool.Do] plus
 // [Tx.Query]): the path of execute_sql.
@@ -97,21 +105,28 @@ func (p *Pool) Run(ctx context.Context, opts TxOptions, c Call) (*Result, error)
 
 // RunBare runs one statement outside a transaction block, for the
 // statements PostgreSQL refuses inside one (VACUUM, CREATE DATABASE,
-// CREATE INDEX CONCURRENTLY…), in admin_rw only. The timeouts are the
-// session's (the pool's limits, set at connect). The connection is always
-// destroyed afterwards: nothing the statement did to the session can reach
-// the next call.
-func (p *Pool) RunBare(ctx context.Context, c Call) (*Result, error) {
-	pc, err := p.acquire(ctx)
+// CREATE INDEX CONCURRENTLY…), in admin_rw only. The server's timeouts are
+// the session's (the pool's limits, set at connect); of opts only Start,
+// Hold and Limits.StatementTimeout (for the call's deadline) are used. The
+// connection is always destroyed afterwards: nothing the statement did to
+// the session can reach the next call.
+func (p *Pool) RunBare(ctx context.Context, opts TxOptions, c Call) (*Result, error) {
+	lim := p.limits
+	if opts.Limits.StatementTimeout > lim.StatementTimeout {
+		lim.StatementTimeout = opts.Limits.StatementTimeout
+	}
+	ctx, cancel, start := p.callContext(ctx, opts.Start, lim)
+	defer cancel()
+	pc, err := p.acquire(ctx, start.Add(p.acquireTimeout))
 	if err != nil {
 		return nil, err
 	}
-	defer p.release(ctx, pc, "bare statement")
-	res, _, err := p.query(ctx, pc.Conn(), c, p.limits, c.ReadOnly)
+	res, reason, err := p.query(ctx, pc.Conn(), c, p.limits, c.ReadOnly)
+	p.release(ctx, pc, "bare statement", reason == reasonGivenUp, opts.Hold)
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("database %q: %w", p.name, context.Cause(ctx))
 	}
-	return res, err
+	return res, p.explainDeadline(ctx, "while running the statement", err)
 }
 
 // query runs c on conn and reads its result under the caps, reporting it
@@ -143,11 +158,17 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	}
 	if lim.StatementTimeout > 0 {
 		// Backstop for what statement_timeout does not cover (a statement
-		// waiting on the client, as COPY FROM STDIN would): the call ends on
-		// our side too, a little after the server should have ended it.
+		// waiting on the client, as COPY FROM STDIN would, or one that
+		// never checks for interrupts): the call ends on our side too, a
+		// second after the server should have ended it, and before the
+		// call's deadline leaves no time to end the transaction.
+		backstop := start.Add(lim.StatementTimeout + finishReserve)
+		if d, ok := ctx.Deadline(); ok && d.Add(-finishReserve).Before(backstop) {
+			backstop = d.Add(-finishReserve)
+		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, lim.StatementTimeout+cleanupTimeout,
-			fmt.Errorf("the statement ran past statement_timeout (%s) without the server ending it", lim.StatementTimeout))
+		ctx, cancel = context.WithDeadlineCause(ctx, backstop,
+			fmt.Errorf("no answer from the database within statement_timeout (%s) + 1s: the server or the network to it may be down, or the statement ignores cancellation", lim.StatementTimeout))
 		defer cancel()
 	}
 
@@ -162,7 +183,7 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	// the server.
 	sd, err := pgc.Prepare(ctx, "", c.SQL, nil)
 	if err != nil {
-		return nil, brokenReason(ctx, pgc, err), p.dbError("preparing the statement", err)
+		return nil, brokenReason(ctx, pgc, err), p.stmtError(ctx, "preparing the statement", err)
 	}
 	if len(sd.ParamOIDs) != len(c.Args) {
 		return nil, "", paramCountError(len(sd.ParamOIDs), len(c.Args))
@@ -283,7 +304,7 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	if (res.Truncated || decodeErr != nil) && cancelOnCap {
 		// Stop the statement on the server; then read what is already in
 		// flight, so when this returns the backend no longer runs it.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
 		_ = pgc.CancelRequest(cctx)
 		cancel()
 		// The cancel may arrive late and hit the next statement.
@@ -291,7 +312,7 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	}
 	tag, err := rr.Close()
 	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
-	if r := brokenReason(ctx, pgc, err); r != "" && reason == "" {
+	if r := brokenReason(ctx, pgc, err); r != "" && (reason == "" || r == reasonGivenUp) {
 		reason = r
 	}
 	if decodeErr != nil {
@@ -301,7 +322,7 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 		if reason == reasonCapCancelled && isQueryCanceled(err) {
 			return res, reason, nil
 		}
-		return nil, reason, p.dbError("running the statement", err)
+		return nil, reason, p.stmtError(ctx, "running the statement", err)
 	}
 	if !res.Truncated || !cancelOnCap {
 		res.Command = tag.String()
@@ -322,6 +343,8 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 // when err is a plain SQL error (or nil) on a healthy connection.
 func brokenReason(ctx context.Context, pgc *pgconn.PgConn, err error) string {
 	switch {
+	case pgc.IsClosed() && ctx.Err() != nil:
+		return reasonGivenUp
 	case pgc.IsClosed():
 		return "connection closed"
 	case ctx.Err() != nil:
@@ -334,6 +357,16 @@ func brokenReason(ctx context.Context, pgc *pgconn.PgConn, err error) string {
 		return ""
 	}
 	return "protocol error"
+}
+
+// stmtError describes err from a statement's round trip; when the
+// statement's context ended first, it says why (the backstop past
+// statement_timeout, the call's deadline, the caller leaving).
+func (p *Pool) stmtError(ctx context.Context, what string, err error) error {
+	if _, ok := AsError(err); ok || ctx.Err() == nil {
+		return p.dbError(what, err)
+	}
+	return fmt.Errorf("database %q: %s: %w", p.name, what, context.Cause(ctx))
 }
 
 func isQueryCanceled(err error) bool {

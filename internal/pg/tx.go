@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,6 +37,18 @@ type TxOptions struct {
 	// Limits override the pool's, field by field; zero fields mean the
 	// pool's.
 	Limits Limits
+	// Start is when the call began waiting (for a concurrency slot, say):
+	// its deadline counts from there (see [Pool.Deadline]). Zero means when
+	// Do is called.
+	Start time.Time
+	// Hold is called when the call's connection is given up while its
+	// statement may still run on the server (a cancel request that went
+	// unanswered): the connection stays counted busy until the backend is
+	// gone — cancelled, then terminated after the pool's CancelGrace — and
+	// Hold lets the caller keep its own resources (a concurrency slot) as
+	// long. It returns the function to call once the backend is gone. Nil
+	// holds nothing.
+	Hold func() (done func())
 }
 
 // check refuses options no caller should build.
@@ -79,6 +92,14 @@ type Tx struct {
 	wrote        bool   // a statement not marked ReadOnly ran
 	discard      string // why the connection must be destroyed; "" keeps it
 	done         bool
+	// stale: starting the transaction failed because the server had closed
+	// the connection; nothing of the call reached the server, so it may run
+	// again on a fresh connection.
+	stale bool
+	// mayRun: a statement's connection was given up on our side while the
+	// backend may still be running it.
+	mayRun bool
+	phase  string // what the call was doing, for deadline errors
 }
 
 // Conn returns the transaction for trusted internal SQL (catalog queries,
@@ -107,6 +128,13 @@ func (tx *Tx) Limits() Limits { return tx.limits }
 // — or rolls back when fn fails, when opts ask for it, or when the
 // transaction is read-only — and releases the connection.
 //
+// The whole call shares one deadline ([Pool.Deadline]): acquire, BEGIN,
+// the statements, COMMIT or ROLLBACK and the reset. A connection the server
+// had closed before the call reached it (a terminated backend, a restart)
+// fails BEGIN; the call then runs once more on a fresh connection. When the
+// server reports it is shutting sessions down (SQLSTATE 57P01–57P03), every
+// idle connection of the pool is closed.
+//
 // The connection is destroyed instead of returned to the pool when it may
 // carry state into the next call: fn called [Tx.Discard], ctx was cancelled
 // (a cancel request may still be in flight), a cap cancelled a statement, a
@@ -122,32 +150,101 @@ func (p *Pool) Do(ctx context.Context, opts TxOptions, fn func(ctx context.Conte
 	if err := opts.check(); err != nil {
 		return err
 	}
-	pc, err := p.acquire(ctx)
-	if err != nil {
-		return err
+	limits := opts.Limits.or(p.limits)
+	ctx, cancel, start := p.callContext(ctx, opts.Start, limits)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		pc, err := p.acquire(ctx, start.Add(p.acquireTimeout))
+		if err != nil {
+			return err
+		}
+		tx := &Tx{
+			p:            p,
+			pc:           pc,
+			conn:         pc.Conn(),
+			limits:       limits,
+			rollbackOnly: opts.ReadOnly || opts.Rollback,
+		}
+		err = p.runTx(ctx, tx, opts, fn)
+		if tx.stale && attempt == 0 && ctx.Err() == nil {
+			p.retried.Add(1)
+			p.logger.LogAttrs(ctx, slog.LevelDebug, "retrying on a fresh connection", slog.String("error", err.Error()))
+			continue
+		}
+		return p.explainDeadline(ctx, tx.phase, err)
 	}
-	tx := &Tx{
-		p:            p,
-		pc:           pc,
-		conn:         pc.Conn(),
-		limits:       opts.Limits.or(p.limits),
-		rollbackOnly: opts.ReadOnly || opts.Rollback,
-	}
+}
+
+// runTx runs the transaction on tx's connection and releases it, also when
+// fn panics.
+func (p *Pool) runTx(ctx context.Context, tx *Tx, opts TxOptions, fn func(context.Context, *Tx) error) error {
 	defer func() {
 		if !tx.done {
 			tx.markDiscard("panic in the transaction function")
 		}
-		p.release(ctx, pc, tx.discard)
+		p.release(ctx, tx.pc, tx.discard, tx.mayRun, opts.Hold)
 	}()
-	err = tx.run(ctx, opts, fn)
+	err := tx.run(ctx, opts, fn)
 	tx.done = true
 	return err
 }
 
+// Deadline returns when a call that starts at start under lim (zero fields
+// mean the pool's limits) must be over: the pool's acquire timeout, the
+// statement timeout, and 2 s for the round trips around the statement. A
+// round trip still waiting at the deadline sends a cancel request and gives
+// the connection up 1 s later, so a call returns within Deadline + 1 s
+// whatever the network or the server does.
+func (p *Pool) Deadline(start time.Time, lim Limits) time.Time {
+	lim = lim.or(p.limits)
+	return start.Add(p.acquireTimeout + lim.StatementTimeout + roundTripAllowance)
+}
+
+// AcquireTimeout is the longest a call waits for a connection.
+func (p *Pool) AcquireTimeout() time.Duration { return p.acquireTimeout }
+
+// callContext bounds ctx by the call's deadline.
+func (p *Pool) callContext(ctx context.Context, start time.Time, lim Limits) (context.Context, context.CancelFunc, time.Time) {
+	if start.IsZero() {
+		start = time.Now()
+	}
+	d := p.Deadline(start, lim)
+	ctx, cancel := context.WithDeadlineCause(ctx, d, &deadlineError{budget: d.Sub(start)})
+	return ctx, cancel, start
+}
+
+// deadlineError is the cause of a context that reached its call's deadline.
+type deadlineError struct{ budget time.Duration }
+
+func (e *deadlineError) Error() string {
+	return fmt.Sprintf("the call's deadline passed (%s: pool.acquire_timeout + limits.statement_timeout + 2s for round trips)", e.budget)
+}
+
+func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// explainDeadline explains err when the call's deadline ended it and the
+// server said nothing about why (a PostgreSQL error, such as a statement
+// timeout, is returned as is).
+func (p *Pool) explainDeadline(ctx context.Context, phase string, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	var de *deadlineError
+	if _, isPG := AsError(err); isPG || errors.Is(err, errOutcomeUnknown) || !errors.As(context.Cause(ctx), &de) {
+		return err
+	}
+	if phase == "" {
+		phase = "waiting for a connection"
+	}
+	return fmt.Errorf("database %q: no answer from the database %s: %w; the server or the network to it may be down, retry later", p.name, phase, de)
+}
+
 func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, *Tx) error) error {
+	tx.phase = "while starting the transaction"
 	if err := tx.begin(ctx, opts); err != nil {
 		return err
 	}
+	tx.phase = "while running the statement"
 	ferr := fn(ctx, tx)
 	if ctx.Err() != nil {
 		// A cancel request may have been sent and may still arrive: the
@@ -171,9 +268,13 @@ func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, 
 	if tx.discard != "" && !commit {
 		return ferr // closing the connection rolls back
 	}
-	if err := tx.finish(ctx, commit); err != nil && ferr == nil {
+	tx.phase = "while ending the transaction"
+	err := tx.finish(ctx, commit)
+	if err != nil && ferr == nil && commit {
 		return err
 	}
+	// A ROLLBACK that failed loses nothing: the connection is destroyed
+	// (closing it rolls back) and the call's result stands.
 	return ferr
 }
 
@@ -193,7 +294,12 @@ func (tx *Tx) begin(ctx context.Context, opts TxOptions) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := AsError(err); ok && tx.conn.PgConn().TxStatus() != 'I' {
+	if tx.conn.PgConn().IsClosed() && ctx.Err() == nil {
+		// The server had ended the session (a terminated backend, a
+		// restart) or the connection broke: nothing of the call ran.
+		tx.stale = true
+	}
+	if _, ok := AsError(err); ok && !tx.conn.PgConn().IsClosed() && tx.conn.PgConn().TxStatus() != 'I' {
 		// BEGIN ran and a setting failed (a role the login role is not a
 		// member of): roll back and keep the connection.
 		_ = tx.finish(ctx, false)
@@ -207,8 +313,15 @@ func (tx *Tx) begin(ctx context.Context, opts TxOptions) error {
 // (settings, role, prepared statements, cursors, LISTEN, temporary tables,
 // advisory locks, sequence state) in the same round trip.
 func (tx *Tx) finish(ctx context.Context, commit bool) (err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	// The caller leaving must not interrupt COMMIT (its outcome would be
+	// unknown); the call's deadline still bounds it.
+	fctx := context.WithoutCancel(ctx)
+	cancel := context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		fctx, cancel = context.WithDeadline(fctx, d)
+	}
 	defer cancel()
+	ctx = fctx
 	endSQL := "ROLLBACK"
 	if commit {
 		endSQL = "COMMIT"
@@ -225,7 +338,7 @@ func (tx *Tx) finish(ctx context.Context, commit bool) (err error) {
 	pl.SendPipelineSync()
 	if err := pl.Flush(); err != nil {
 		tx.markDiscard("ending the transaction failed")
-		return tx.p.dbError("ending the transaction", err)
+		return tx.endError(commit, err)
 	}
 	var endErr error
 	res, err := pl.GetResults()
@@ -252,14 +365,26 @@ func (tx *Tx) finish(ctx context.Context, commit bool) (err error) {
 	case endErr == errCommitRollback:
 		return fmt.Errorf("database %q: the transaction was rolled back because a statement in it failed", tx.p.name)
 	}
-	if _, ok := AsError(endErr); !ok {
+	if _, ok := AsError(endErr); !ok || !commit {
 		tx.markDiscard("ending the transaction failed")
 	}
-	if commit {
-		return tx.p.dbError("committing", endErr)
-	}
-	return tx.p.dbError("rolling back", endErr)
+	return tx.endError(commit, endErr)
 }
+
+// endError describes a failed COMMIT or ROLLBACK. A COMMIT whose answer
+// never came may or may not have happened: say so.
+func (tx *Tx) endError(commit bool, err error) error {
+	if !commit {
+		return tx.p.dbError("rolling back", err)
+	}
+	if _, ok := AsError(err); ok {
+		return tx.p.dbError("committing", err)
+	}
+	return fmt.Errorf("database %q: %w: the connection was lost while committing; check before running it again (%v)", tx.p.name, errOutcomeUnknown, err)
+}
+
+// errOutcomeUnknown: COMMIT was sent and its answer never came.
+var errOutcomeUnknown = errors.New("the transaction may or may not have committed")
 
 var errCommitRollback = errors.New("commit rolled back")
 
@@ -294,9 +419,14 @@ func (tx *Tx) settings(opts TxOptions) (names, values []string) {
 }
 
 // release returns pc to the pool, or destroys it when discard gives a
-// reason or the connection is not clean.
-func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string) {
+// reason or the connection is not clean. A connection given up while its
+// statement may still run (the call's context ended and the connection is
+// busy or was closed by the cancel path) stays acquired — counted busy —
+// until its backend is gone (see Pool.reap); hold, when set, keeps the
+// caller's resources as long.
+func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string, mayRun bool, hold func() func()) {
 	pgc := pc.Conn().PgConn()
+	running := pgc.IsBusy() || (pgc.IsClosed() && (mayRun || ctx.Err() != nil))
 	switch {
 	case discard != "":
 	case pgc.IsClosed():
@@ -310,10 +440,24 @@ func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string) {
 		pc.Release()
 		return
 	}
-	conn := pc.Hijack()
 	p.destroyed.Add(1)
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
 	defer cancel()
+	if running && p.startReaper() {
+		_ = pc.Conn().Close(cctx) // our side only: the backend may run on
+		done := func() {}
+		if hold != nil {
+			done = hold()
+		}
+		b := &backend{pid: pgc.PID()}
+		p.logger.LogAttrs(ctx, slog.LevelDebug, "connection given up; watching its backend", slog.String("reason", discard), slog.Uint64("pid", uint64(b.pid)))
+		go p.reap(b, time.Now().Add(-cancelWait), func() {
+			pc.Release() // closed: the pool destroys it and frees its capacity
+			done()
+		})
+		return
+	}
+	conn := pc.Hijack()
 	_ = conn.Close(cctx) // the server ends the session either way
 	p.logger.LogAttrs(ctx, slog.LevelDebug, "connection destroyed", slog.String("reason", discard))
 }

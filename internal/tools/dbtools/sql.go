@@ -72,7 +72,7 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 		// VACUUM, CREATE DATABASE, CREATE INDEX CONCURRENTLY…: PostgreSQL
 		// refuses them inside a transaction block. (admin_rw: nothing to
 		// look up in the catalog.)
-		res, err = h.Pool.RunBare(ctx, call)
+		res, err = h.Pool.RunBare(ctx, h.Tx, call)
 	default:
 		opts := h.Tx
 		opts.Rollback = mode.ReadOnly()
