@@ -22,6 +22,7 @@ import (
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/demo"
+	"github.com/pgherd/pgherd/internal/memlimit"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -122,6 +123,19 @@ func tuneGC() {
 	}
 }
 
+// setMemoryLimit sets the runtime's soft memory limit to 90% of the
+// cgroup's memory limit (or of the machine's memory), unless GOMEMLIMIT is
+// set, and logs what it did.
+func setMemoryLimit(logger *slog.Logger) {
+	detected, set, ok, err := memlimit.Set()
+	switch {
+	case err != nil:
+		logger.Warn("memory limit not set: could not detect the memory available; set GOMEMLIMIT", "error", err)
+	case ok:
+		logger.Info("memory limit set", "gomemlimit_bytes", set, "detected_bytes", detected.Bytes, "from", detected.Source)
+	}
+}
+
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		return nil, usageError{"--config is required (or use pgherd demo, or pgherd stdio --database-url URL)"}
@@ -133,8 +147,15 @@ func loadConfig(path string) (*config.Config, error) {
 // SIGTERM cancels its context, and closes the app.
 func runApp(cfg *config.Config, fn func(ctx context.Context, a *app.App, logger *slog.Logger) error) error {
 	logger := newLogger(cfg.Log)
+	setMemoryLimit(logger)
 	ctx, stop := signalContext()
 	defer stop()
+	go func() {
+		// After the first signal, a second one ends the process at once
+		// (the default action) instead of waiting for the grace period.
+		<-ctx.Done()
+		stop()
+	}()
 	a, err := app.New(ctx, cfg, app.Options{Version: buildVersion(), Logger: logger})
 	if err != nil {
 		return err
@@ -253,6 +274,7 @@ everything and removes the cluster. --database-url uses an existing server inste
 			}
 			tuneGC()
 			logger := newLogger(config.Log{Level: "info", Format: "text"})
+			setMemoryLimit(logger)
 			// SIGHUP too: closing the terminal must not leave the cluster
 			// behind.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)

@@ -30,6 +30,7 @@ import (
 	"github.com/pgherd/pgherd/internal/observe/metrics"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/ratelimit"
+	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 )
 
@@ -179,7 +180,10 @@ func (a *App) current() (*config.Config, *endpoint.Herd) {
 	return a.cfg, a.herd
 }
 
-// Close closes every database and authenticator. Safe to call twice.
+// Close closes every database and authenticator. Safe to call twice. It
+// waits at most closeWait for the pools: calls still holding connections
+// were cut by then, and a pool that does not close in time is left to the
+// process's exit (and logged).
 func (a *App) Close() {
 	a.closeOnce.Do(func() {
 		a.mu.Lock()
@@ -190,13 +194,73 @@ func (a *App) Close() {
 		for _, c := range closers {
 			c()
 		}
-		herd.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), closeWait)
+		defer cancel()
+		if !herd.Close(ctx) {
+			a.logger.Warn("database pools still closing at exit; connections in use are dropped with the process", "waited", closeWait)
+		}
 		a.closeLimiter()
 		if a.metricsL != nil {
 			a.metricsL.Close()
 		}
 		a.closeObservers()
 	})
+}
+
+// Shutdown bounds after the grace period: cutting what still runs (cancel
+// the handlers, terminate their backends, let them return) takes at most
+// cutWait, closing the pools at most closeWait, so the process ends within
+// server.shutdown_timeout + 1 s.
+const (
+	cutWait   = 400 * time.Millisecond
+	closeWait = 300 * time.Millisecond
+)
+
+// ShutdownError says what a shutdown cut because it was still running when
+// server.shutdown_timeout passed. The process exits non-zero with it.
+type ShutdownError struct {
+	Grace    time.Duration
+	Calls    []string // the MCP requests cancelled, oldest first
+	Backends int      // database backends terminated
+}
+
+func (e *ShutdownError) Error() string {
+	return fmt.Sprintf("shutdown cut %d request(s) still running after server.shutdown_timeout (%s) and terminated %d database backend(s): %s",
+		len(e.Calls), e.Grace, e.Backends, strings.Join(e.Calls, "; "))
+}
+
+// drain waits until herd handles no MCP request, at most grace; then
+// it cuts what is left and returns what it cut (nil when everything
+// drained). extra is waited for too (HTTP exchanges still writing).
+func (a *App) drain(ctx context.Context, herd *endpoint.Herd, grace time.Duration, extra func(context.Context) error) *ShutdownError {
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	// Meanwhile, open what a cut would need (the pools' control
+	// connections), so that cutting is one round trip.
+	prepared := make(chan struct{})
+	go func() {
+		defer close(prepared)
+		if herd.InFlight() > 0 {
+			herd.Prepare(gctx)
+		}
+	}()
+	err := herd.Wait(gctx)
+	if err == nil && extra != nil {
+		err = extra(gctx)
+	}
+	cancel()
+	<-prepared
+	if err == nil {
+		return nil
+	}
+	e := &ShutdownError{Grace: grace, Calls: herd.Cut()}
+	cctx, cancelCut := context.WithTimeout(context.Background(), cutWait)
+	defer cancelCut()
+	e.Backends = herd.TerminateRunning(cctx)
+	_ = herd.Wait(cctx) // cancelled handlers return their connections
+	a.logger.Error("shutdown cut requests still running after the grace period",
+		"grace_period", grace, "requests", e.Calls, "backends_terminated", e.Backends)
+	return e
 }
 
 // RunStdio serves one endpoint ("main" for /mcp with its composed tools)
@@ -230,8 +294,28 @@ func (a *App) RunStdio(ctx context.Context, name string, in io.ReadCloser, out i
 		defer a.serveMetrics(mctx, ml)()
 	}
 	a.logger.Info("serving stdio", "endpoint", name)
-	w := &syncWriter{w: out}
-	err = server.Run(ctx, gate.Transport(&mcp.IOTransport{Reader: filterStdin(in, w), Writer: w, MaxLineLength: -1}))
+	w := newStdio(out)
+	// The session runs on its own context: a signal first lets calls in
+	// flight finish (server.shutdown_timeout), then ends the session.
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(runCtx, gate.Transport(&mcp.IOTransport{Reader: w.filter(in), Writer: w, MaxLineLength: -1}))
+	}()
+	var cut *ShutdownError
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		grace := a.cfg.Server.ShutdownTimeout.D()
+		a.logger.Info("shutting down", "grace_period", grace, "in_flight", herd.InFlight())
+		cut = a.drain(ctx, herd, grace, nil)
+		stop()
+		err = <-done
+	}
+	if cut != nil {
+		return cut
+	}
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		return nil
 	}
@@ -271,7 +355,9 @@ func (a *App) MetricsAddr() net.Addr {
 // Serve serves HTTP on l until ctx ends, then shuts down gracefully: /ready
 // turns 503, the listener closes, in-flight calls get up to
 // server.shutdown_timeout to finish, sessions close. It returns nil after a
-// clean shutdown.
+// clean shutdown, and a *[ShutdownError] when calls still running at the
+// end of the grace period had to be cut (their contexts cancelled, their
+// database backends terminated).
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	srv, err := a.httpServer(l.Addr())
 	if err != nil {
@@ -319,17 +405,24 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	// In-flight calls finish first; then sessions close, which ends the
 	// long-lived event streams http.Server.Shutdown would wait for.
 	// In stateful mode a call's response travels on its POST, which ends
-	// only after the response is written: wait for those too.
-	if err := errors.Join(herd.Wait(sctx), srv.WaitExchanges(sctx), cur.WaitExchanges(sctx)); err != nil {
-		a.logger.Warn("calls still running at the end of the grace period", "in_flight", herd.InFlight(), "cause", context.Cause(sctx))
-	}
+	// only after the response is written: wait for those too. What still
+	// runs when the grace period ends is cut.
+	cut := a.drain(ctx, herd, grace, func(ctx context.Context) error {
+		return errors.Join(srv.WaitExchanges(ctx), cur.WaitExchanges(ctx))
+	})
 	herd.CloseSessions()
+	if cut != nil {
+		cancel() // the HTTP server closes the connections left
+	}
 	err = <-shut
 	<-serveErr
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && cut == nil {
 		a.logger.Warn("http shutdown", "error", err, "cause", context.Cause(sctx))
 	}
 	a.logger.Info("http stopped")
+	if cut != nil {
+		return cut
+	}
 	return nil
 }
 
@@ -359,7 +452,10 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 		ac := cfg.EffectiveAuth(n.Name)
 		m := &httpserver.Mount{Name: n.Name, Server: n.Server, Registry: n.Registry, Gate: n.Gate}
 		if n.DB != nil {
-			m.Health = n.DB.Check
+			db := n.DB
+			m.Health = func(ctx context.Context) httpserver.Status {
+				return checkAll(ctx, map[string]*tenancy.Database{db.Name: db})[db.Name]
+			}
 		}
 		policy, closer, err := a.policy(cfg, n.Name)
 		if err != nil {
@@ -382,19 +478,7 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 		Logger:    a.logger,
 		RateLimit: guard,
 		Ready: func(ctx context.Context) map[string]httpserver.Status {
-			out := make(map[string]httpserver.Status)
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			for name, db := range herd.Databases {
-				wg.Go(func() {
-					st := db.Check(ctx)
-					mu.Lock()
-					out[name] = st
-					mu.Unlock()
-				})
-			}
-			wg.Wait()
-			return out
+			return checkAll(ctx, herd.Databases)
 		},
 	}
 	if cfg.MetricsListen() == "" {
@@ -412,6 +496,36 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 		opts.Endpoints = append(opts.Endpoints, m)
 	}
 	return httpserver.New(opts)
+}
+
+// checkAll checks every database in parallel and answers by the time ctx
+// ends: a check still running then is reported as unreachable (checks are
+// bounded by ctx themselves; this is the backstop that keeps /ready within
+// its timeout whatever they do).
+func checkAll(ctx context.Context, dbs map[string]*tenancy.Database) map[string]httpserver.Status {
+	type answer struct {
+		name string
+		st   tenancy.Status
+	}
+	answers := make(chan answer, len(dbs))
+	for name, db := range dbs {
+		go func() { answers <- answer{name, db.Check(ctx)} }()
+	}
+	out := make(map[string]httpserver.Status, len(dbs))
+	for range dbs {
+		select {
+		case a := <-answers:
+			out[a.name] = httpserver.Status(a.st)
+		case <-ctx.Done():
+			for name := range dbs {
+				if _, ok := out[name]; !ok {
+					out[name] = httpserver.Status{Error: "database unreachable: no answer within the readiness timeout"}
+				}
+			}
+			return out
+		}
+	}
+	return out
 }
 
 // policy builds the authentication policy of mount name from cfg, and the
@@ -585,7 +699,7 @@ func (a *App) authOptions(cfg *config.Config) auth.Options {
 			}
 			// A caller's own login is held to the same rule as an
 			// endpoint's: no privileged role in a validated mode.
-			warning, err := endpoint.CheckLogin(ep, "the caller's login role", p.Login())
+			warning, err := tenancy.CheckLogin(ep, "the caller's login role", p.Login())
 			if err != nil {
 				p.Close()
 				return nil, &auth.Error{Kind: auth.ErrForbidden, Description: err.Error()}

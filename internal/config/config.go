@@ -96,6 +96,21 @@ type Server struct {
 	WatchConfig bool `yaml:"watch_config"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `yaml:"metrics"`
+
+	// Per-client bounds (reliability).
+
+	// MaxSessions caps the stateful sessions (Streamable HTTP with
+	// session_mode stateful, and legacy SSE) open at once in the process;
+	// a new session beyond it gets 503. Default 10000.
+	MaxSessions int `yaml:"max_sessions"`
+	// MaxSessionsPerTenant caps the sessions one tenant (or, without
+	// authentication, one client address) holds at once; beyond it, 429.
+	// Default 1000, at most max_sessions.
+	MaxSessionsPerTenant int `yaml:"max_sessions_per_tenant"`
+	// WriteTimeout bounds each write of a response to a client (a reader
+	// that stops reading, or reads at a trickle, is cut off after it) and
+	// reading a request body. Default 60s.
+	WriteTimeout Duration `yaml:"write_timeout"`
 }
 
 // Log configures the process log (always on stderr).
@@ -197,6 +212,11 @@ type Limits struct {
 	// server.rate_limit.burst when Rate is inherited, else Rate rounded up
 	// (at least 1).
 	Burst int `yaml:"burst,omitempty" json:"burst,omitempty"`
+	// CancelGrace is how long a statement may run on after its cancel
+	// request (at statement_timeout, or when the caller goes away) before
+	// its backend is terminated; until the backend is gone, its connection
+	// and its max_concurrent_calls slot stay taken. Default 5s.
+	CancelGrace Duration `yaml:"cancel_grace" json:"cancel_grace"`
 }
 
 // AuthMode names how requests are authenticated.

@@ -39,6 +39,11 @@ const (
 	defaultFailureCacheTTL   = 30 * time.Second
 	defaultFailuresPerMinute = 10
 	defaultAnonymousUser     = "anonymous"
+
+	defaultMaxSessions          = 10_000
+	defaultMaxSessionsPerTenant = 1_000
+	defaultWriteTimeout         = 60 * time.Second
+	defaultCancelGrace          = 5 * time.Second
 )
 
 // asymmetricAlgorithms are accepted by default for keys from jwks_url or
@@ -67,6 +72,13 @@ func (c *Config) setDefaults() {
 		s.MaxBodyBytes = defaultMaxBodyBytes
 	}
 	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
+	if s.MaxSessions == 0 {
+		s.MaxSessions = defaultMaxSessions
+	}
+	if s.MaxSessionsPerTenant == 0 {
+		s.MaxSessionsPerTenant = min(defaultMaxSessionsPerTenant, s.MaxSessions)
+	}
+	setDuration(&s.WriteTimeout, defaultWriteTimeout)
 	if s.PublicURL == "" || c.derivedPublicURL {
 		c.derivedPublicURL = true
 		s.PublicURL = ""
@@ -142,6 +154,7 @@ func (e *Endpoint) setDefaults(path string, zeros map[string]bool) {
 	if l.MaxConcurrentCalls == 0 {
 		l.MaxConcurrentCalls = int(p.MaxConns)
 	}
+	setDuration(&l.CancelGrace, defaultCancelGrace)
 	if e.Health != nil {
 		e.Health.setDefaults(path+".health", zeros)
 	}

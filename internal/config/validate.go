@@ -28,6 +28,8 @@ const (
 	minPlainKey         = 16
 	maxToolName         = 128 // MCP's limit on tool names
 	maxDatabasePools    = 100_000
+	maxSessions         = 10_000_000
+	maxCancelGrace      = time.Hour
 )
 
 var (
@@ -129,6 +131,13 @@ func (v *validator) server() {
 	if s.MaxBodyBytes < minBodyBytes || s.MaxBodyBytes > maxBodyBytes {
 		v.add("server.max_body_bytes", "%d is out of range; use 1KiB (1024) to 1GiB (1073741824)", s.MaxBodyBytes)
 	}
+	if s.MaxSessions < 1 || s.MaxSessions > maxSessions {
+		v.add("server.max_sessions", "%d is out of range; use 1-%d", s.MaxSessions, maxSessions)
+	}
+	if s.MaxSessionsPerTenant < 1 || s.MaxSessionsPerTenant > s.MaxSessions {
+		v.add("server.max_sessions_per_tenant", "%d is out of range; use 1 to server.max_sessions (%d)", s.MaxSessionsPerTenant, s.MaxSessions)
+	}
+	v.duration("server.write_timeout", s.WriteTimeout, 0)
 	for i, o := range s.AllowedOrigins {
 		if msg := checkOrigin(o); msg != "" {
 			v.add(fmt.Sprintf("server.allowed_origins[%d]", i), "%s", msg)
@@ -317,6 +326,7 @@ func (v *validator) limits(path string, l *Limits) {
 	if l.MaxConcurrentCalls < 1 || l.MaxConcurrentCalls > maxConcurrentCalls {
 		v.add(path+".max_concurrent_calls", "%d is out of range; use 1-%d", l.MaxConcurrentCalls, maxConcurrentCalls)
 	}
+	v.duration(path+".cancel_grace", l.CancelGrace, maxCancelGrace)
 }
 
 func (v *validator) tenants(path string, e *Endpoint, a *Auth) {

@@ -20,7 +20,6 @@ import (
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/gate"
-	"github.com/pgherd/pgherd/internal/httpserver"
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/ratelimit"
 	"github.com/pgherd/pgherd/internal/tools"
@@ -52,7 +51,7 @@ type Herd struct {
 	Health *dbhealth.Cache
 
 	cfg       *config.Config
-	inflight  httpserver.Counter
+	calls     calls
 	rateLimit *ratelimit.Guard
 	observe   *observe.Hub
 	clientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
@@ -161,7 +160,7 @@ func (h *Herd) newNode(name string, db *Database, version, instructions string, 
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
 	})
 	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), Gate: gate.New(s), DB: db, fallback: fallback}
-	s.AddReceivingMiddleware(h.observe.Middleware(name), n.Gate.Middleware, h.countCalls, filterTools(n.Registry, fallback))
+	s.AddReceivingMiddleware(h.observe.Middleware(name), n.Gate.Middleware, h.track(name), filterTools(n.Registry, fallback))
 	if h.rateLimit != nil {
 		s.AddReceivingMiddleware(rateLimit(h.rateLimit, n.Registry, fallback))
 	}

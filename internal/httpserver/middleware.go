@@ -27,7 +27,13 @@ import (
 // is sane), echoes it in the response and writes it into the request headers,
 // where go-sdk hands it to tool handlers (req.Extra.Header) for their logs.
 // It also logs the request at debug level, and failures at info.
-func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
+//
+// Every write of the response must finish within writeTimeout (zero: no
+// bound): a client that stops reading, or reads at a trickle, is cut off
+// instead of holding its goroutine and buffers. The deadline is set per
+// write, so a long event stream or a long tool call is not cut while it
+// has nothing to send.
+func withRequestID(logger *slog.Logger, writeTimeout time.Duration, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(tools.RequestIDHeader)
 		if !saneID(id) {
@@ -36,7 +42,11 @@ func withRequestID(logger *slog.Logger, next http.Handler) http.Handler {
 		r.Header.Set(tools.RequestIDHeader, id)
 		w.Header().Set(tools.RequestIDHeader, id)
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, timeout: writeTimeout}
+		if writeTimeout > 0 {
+			sw.rc = http.NewResponseController(w)
+			sw.rc.SetWriteDeadline(time.Time{}) // none left from an earlier response on this connection
+		}
 		next.ServeHTTP(sw, r)
 		level := slog.LevelDebug
 		if sw.status >= 400 {
@@ -68,7 +78,16 @@ func saneID(id string) bool {
 // streams need it) and Unwrap for http.ResponseController.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	timeout time.Duration
+	rc      *http.ResponseController // nil when timeout is zero
+}
+
+// deadline bounds the next write.
+func (w *statusWriter) deadline() {
+	if w.rc != nil {
+		w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -82,11 +101,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.deadline()
 	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		w.deadline()
 		f.Flush()
 	}
 }
@@ -111,6 +132,9 @@ type inspection struct {
 	// refused reports a tools/call refused for want of a scope (metrics,
 	// audit); nil: nobody is told.
 	refused func(r *http.Request, description string)
+	// readTimeout bounds reading the body (server.write_timeout); zero:
+	// no bound.
+	readTimeout time.Duration
 }
 
 // inspect checks a Streamable HTTP request before go-sdk does, so that every
@@ -135,8 +159,10 @@ type inspection struct {
 //     [allowRate]); what passed is marked with [RateCheckedHeader] so the
 //     MCP layer does not count it again.
 //
-// The body is read up to limit bytes and restored, so the handler sees the
-// whole request and enforces its own size limit.
+// A body over limit is refused with 413 as soon as that is known — from
+// Content-Length before reading anything, or after limit+1 bytes — and the
+// connection is closed rather than the rest read. The body is read within
+// readTimeout and restored for the handler.
 func inspect(in inspection, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		version := r.Header.Get(protocolVersionHeader)
@@ -148,19 +174,38 @@ func inspect(in inspection, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		tooLarge := func() {
+			w.Header().Set("Connection", "close")
+			writeRPCError(w, http.StatusRequestEntityTooLarge, &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest,
+				Message: fmt.Sprintf("invalid request: the body is larger than %d bytes (server.max_body_bytes); send a smaller message", in.limit)})
+		}
+		if r.ContentLength > in.limit {
+			tooLarge()
+			return
+		}
+		rc := http.NewResponseController(w)
+		if in.readTimeout > 0 {
+			rc.SetReadDeadline(time.Now().Add(in.readTimeout))
+		}
 		buf, err := io.ReadAll(io.LimitReader(r.Body, in.limit+1))
+		if in.readTimeout > 0 {
+			// No deadline left behind: net/http's background read of the
+			// connection would take its expiry for a client that left.
+			rc.SetReadDeadline(time.Time{})
+		}
 		if err != nil {
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusBadRequest, "invalid_request", "reading the request body: "+err.Error())
+			return
+		}
+		if int64(len(buf)) > in.limit {
+			tooLarge()
 			return
 		}
 		r.Body = struct {
 			io.Reader
 			io.Closer
-		}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-		if int64(len(buf)) > in.limit {
-			next.ServeHTTP(w, r) // the MCP handler answers 413
-			return
-		}
+		}{bytes.NewReader(buf), r.Body}
 		if p := rpcmsg.Check(buf); p != nil {
 			writeRPCError(w, http.StatusBadRequest, p)
 			return

@@ -86,6 +86,9 @@ type Server struct {
 	// mainPolicy authenticates /mcp's callers; /ready shows endpoint names
 	// to them (and to loopback callers) only.
 	mainPolicy atomic.Pointer[auth.Policy]
+	// sessions caps stateful sessions (server.max_sessions and
+	// server.max_sessions_per_tenant).
+	sessions *sessionLimiter
 }
 
 // authedHandler is an MCP handler with a replaceable authentication policy
@@ -136,6 +139,18 @@ func New(opts Options) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mounts := append([]*Mount{opts.Main}, opts.Endpoints...)
+	sc := opts.Config.Server
+	s.sessions = newSessionLimiter(sc.MaxSessions, sc.MaxSessionsPerTenant, func() map[string]bool {
+		live := make(map[string]bool)
+		for _, m := range mounts {
+			for ss := range m.Server.Sessions() {
+				if id := ss.ID(); id != "" {
+					live[id] = true
+				}
+			}
+		}
+		return live
+	})
 	for _, m := range mounts {
 		if err := s.mount(mux, guard, m); err != nil {
 			return nil, err
@@ -149,7 +164,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no route %s; MCP endpoints are listed by GET /ready", r.URL.Path))
 	})
-	s.handler = withRequestID(s.logger, hostGuard(mux))
+	s.handler = withRequestID(s.logger, sc.WriteTimeout.D(), hostGuard(mux))
 	s.current.Store(s)
 	s.http = &http.Server{
 		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.current.Load().handler.ServeHTTP(w, r) }),
@@ -185,7 +200,7 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		h = s.count(h)
 		if streamable {
 			h = inspect(inspection{reg: m.Registry, gate: m.Gate, metadataURL: metadataURL, limit: sc.MaxBodyBytes,
-				stateful: sc.SessionMode == config.Stateful, rateLimit: s.opts.RateLimit, refused: s.scopeRefused(m.Name)}, h)
+				stateful: sc.SessionMode == config.Stateful, rateLimit: s.opts.RateLimit, refused: s.scopeRefused(m.Name), readTimeout: sc.WriteTimeout.D()}, h)
 		}
 		h = stripRateChecked(h)
 		a := &authedHandler{inner: h}
@@ -213,12 +228,12 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 		Logger:                       s.logger.With("component", "mcp", "endpoint", m.Name),
 	})
 	if stateful {
-		streamable = withRetry(streamable)
+		streamable = s.sessions.limitStreamable(withRetry(streamable))
 	}
 	mux.Handle(mcpPath, chain(streamable, true))
 
 	sse := newSSEHandler(server, m.Gate, base+"/message", sc.MaxBodyBytes, s.logger.With("component", "sse", "endpoint", m.Name))
-	mux.Handle(base+"/sse", chain(http.HandlerFunc(sse.stream), false))
+	mux.Handle(base+"/sse", chain(s.sessions.limitStream(http.HandlerFunc(sse.stream)), false))
 	mux.Handle(base+"/message", chain(http.HandlerFunc(sse.message), false))
 
 	if m.Health != nil {

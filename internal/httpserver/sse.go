@@ -101,6 +101,12 @@ func (h *sseHandler) stream(w http.ResponseWriter, r *http.Request) {
 	}()
 	select {
 	case <-r.Context().Done():
+		// The client is gone (the stream is the session): end the
+		// session's reader first, which cancels its calls in flight;
+		// Close alone would wait for them to finish.
+		if c := s.conn.Load(); c != nil {
+			c.Close()
+		}
 	case <-done:
 	}
 	ss.Close()

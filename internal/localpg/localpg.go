@@ -578,3 +578,21 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Halt shuts the server down (fast shutdown: sessions end with SQLSTATE
+// 57P01, as in a restart) and keeps its files; Resume starts it again on
+// the same port. Tests use them for outages of a chosen length.
+func (c *Cluster) Halt() {
+	c.shutdown()
+	c.logger.Info("local postgres halted", "port", c.port)
+}
+
+// Resume starts a halted server again and returns once it accepts
+// connections.
+func (c *Cluster) Resume(ctx context.Context) error {
+	if err := c.start(ctx); err != nil {
+		return err
+	}
+	c.logger.Info("local postgres resumed", "port", c.port)
+	return nil
+}

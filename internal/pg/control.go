@@ -229,7 +229,10 @@ func (p *Pool) stopReapers() {
 // reap waits until the backend of a connection that was closed mid-call is
 // gone, terminating it once grace has passed since its cancel request, and
 // then calls done (which returns the connection's pool capacity and the
-// caller's slot). It gives up at pool close, after one last terminate.
+// caller's slot). It lets go at pool close, after one last terminate, and
+// when it has been unable to look at the server for blindLimit (the
+// control connection cannot be opened: the slot is not held forever on a
+// guess).
 func (p *Pool) reap(b *backend, cancelled time.Time, done func()) {
 	defer p.reapers.Done()
 	defer done()
@@ -238,8 +241,9 @@ func (p *Pool) reap(b *backend, cancelled time.Time, done func()) {
 	terminateAt := cancelled.Add(p.grace)
 	terminated := false
 	wait := 50 * time.Millisecond
+	lastSeen := time.Now()
 	for {
-		ctx, cancel := context.WithTimeout(p.closing, controlTimeout)
+		ctx, cancel := context.WithTimeout(p.closing, p.connectTimeout+controlTimeout)
 		gone, err := p.ctl.gone(ctx, b)
 		if err == nil && !gone && !terminated && !time.Now().Before(terminateAt) {
 			terminated = true
@@ -252,7 +256,12 @@ func (p *Pool) reap(b *backend, cancelled time.Time, done func()) {
 			logger.Debug("backend of a cancelled call is gone", "after", time.Since(cancelled).Round(time.Millisecond), "terminated", terminated)
 			return
 		}
-		if err != nil {
+		if err == nil {
+			lastSeen = time.Now()
+		} else if time.Since(lastSeen) > blindLimit {
+			logger.Warn("cannot see whether the backend of a cancelled call is gone; releasing its connection and slot", "error", err, "blind_for", time.Since(lastSeen).Round(time.Second))
+			return
+		} else {
 			logger.Debug("watching the backend of a cancelled call", "error", err)
 		}
 		select {
@@ -270,5 +279,10 @@ func (p *Pool) reap(b *backend, cancelled time.Time, done func()) {
 	}
 }
 
-// controlTimeout bounds one round trip of the reaper.
+// controlTimeout bounds one round trip of the reaper (plus the connect
+// timeout when the control connection must be opened first).
 const controlTimeout = 2 * time.Second
+
+// blindLimit is how long a reaper holds on while it cannot reach the
+// server to look at the backend.
+const blindLimit = 30 * time.Second

@@ -32,19 +32,23 @@ const (
 	DefaultIdleInTransactionTimeout = 60 * time.Second
 	DefaultMaxRows                  = 1000
 	DefaultMaxResultBytes           = 4 << 20
-	DefaultConnectTimeout           = 5 * time.Second
+	DefaultConnectTimeout           = 10 * time.Second
 	DefaultCancelGrace              = 5 * time.Second
 )
 
 // Bounds of one call's round trips (see [Pool.Do]).
 const (
 	// roundTripAllowance is what a call's deadline allows beyond its
-	// acquire timeout and statement timeout: BEGIN with the settings, and
+	// acquire timeout and statement timeout: the statement's backstop, and
 	// COMMIT or ROLLBACK with the reset.
-	roundTripAllowance = 2 * time.Second
-	// finishReserve is the part of it kept for the end of the transaction:
-	// the statement's own backstop ends this long before the call's
-	// deadline.
+	roundTripAllowance = backstopSlack + finishReserve
+	// backstopSlack is how long after statement_timeout a statement the
+	// server has not ended is cancelled from our side (a statement that
+	// ignores interrupts, a server that does not answer).
+	backstopSlack = 2 * time.Second
+	// finishReserve is the part of the call's time kept for the end of
+	// the transaction: the statement's backstop ends this long before the
+	// call's deadline.
 	finishReserve = time.Second
 	// cancelWait is how long a round trip whose context ended waits for the
 	// server to answer the cancel request before the connection is given up
@@ -81,7 +85,7 @@ type PoolOptions struct {
 	// ConnectTimeout bounds opening one connection (TCP, TLS and
 	// authentication) when the URI sets no connect_timeout: without a bound
 	// a connect into a silent network never ends, and the pool never
-	// recovers. Default 5s.
+	// recovers. Calls wait at most AcquireTimeout for it. Default 10s.
 	ConnectTimeout time.Duration
 
 	// CancelGrace is how long a cancelled statement may run on before its
@@ -165,6 +169,7 @@ type Pool struct {
 	database       string
 	login          LoginRole
 	grace          time.Duration
+	connectTimeout time.Duration
 	ctl            *control
 
 	// closing ends when Close starts: reapers stop watching.
@@ -173,6 +178,9 @@ type Pool struct {
 	reapMu      sync.Mutex // guards noReapers and reapers.Add
 	noReapers   bool
 	reapers     sync.WaitGroup
+
+	inUseMu sync.Mutex
+	inUse   map[*pgxpool.Conn]uint32 // acquired connections and their backend PIDs
 
 	destroyed  atomic.Int64 // connections destroyed because they may carry state
 	exhausted  atomic.Int64 // acquires that timed out
@@ -305,7 +313,9 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 		types:          newTypeCache(maxCachedTypes),
 		tracer:         tracer,
 		grace:          opts.CancelGrace,
+		connectTimeout: cc.ConnectTimeout,
 		ctl:            newControl(cc, name),
+		inUse:          make(map[*pgxpool.Conn]uint32),
 	}
 	p.closing, p.stopClosing = context.WithCancel(context.WithoutCancel(ctx))
 	if err := p.check(ctx, cc.Database); err != nil {
@@ -474,7 +484,10 @@ func (p *Pool) Ping(ctx context.Context) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer c.Release()
+	defer func() {
+		p.released(c)
+		c.Release()
+	}()
 	start := time.Now()
 	if err := c.Ping(ctx); err != nil {
 		return 0, p.dbError("ping", err)
@@ -583,6 +596,47 @@ func (p *Pool) Close() {
 	})
 }
 
+// TerminateInUse ends the backends of every connection in use
+// (pg_terminate_backend on the control connection): at shutdown, once the
+// grace period is over, statements that did not stop when their call was
+// cancelled are ended for good. It returns how many it signalled.
+func (p *Pool) TerminateInUse(ctx context.Context) (int, error) {
+	p.inUseMu.Lock()
+	pids := make([]int32, 0, len(p.inUse))
+	for _, pid := range p.inUse {
+		pids = append(pids, int32(pid))
+	}
+	p.inUseMu.Unlock()
+	if len(pids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := p.ctl.use(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid))
+FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)`, pids).Scan(&n)
+	})
+	return n, err
+}
+
+// Prepare opens the control connection ahead of need when connections are
+// in use, so that TerminateInUse at the end of a shutdown's grace period
+// is one round trip. It returns when the connection is open or ctx ends.
+func (p *Pool) Prepare(ctx context.Context) {
+	p.inUseMu.Lock()
+	n := len(p.inUse)
+	p.inUseMu.Unlock()
+	if n > 0 {
+		_, _ = p.ctl.ping(ctx)
+	}
+}
+
+// released forgets pc as in use.
+func (p *Pool) released(pc *pgxpool.Conn) {
+	p.inUseMu.Lock()
+	delete(p.inUse, pc)
+	p.inUseMu.Unlock()
+}
+
 // acquire takes a connection, waiting at most until by (the end of the
 // call's acquire timeout).
 func (p *Pool) acquire(ctx context.Context, by time.Time) (*pgxpool.Conn, error) {
@@ -593,6 +647,9 @@ func (p *Pool) acquire(ctx context.Context, by time.Time) (*pgxpool.Conn, error)
 	defer cancel()
 	c, err := p.pool.Acquire(actx)
 	if err == nil {
+		p.inUseMu.Lock()
+		p.inUse[c] = c.Conn().PgConn().PID()
+		p.inUseMu.Unlock()
 		return c, nil
 	}
 	switch {

@@ -63,7 +63,14 @@ func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 	if c.Discard {
 		tx.markDiscard("the statement may leave session state")
 	}
+	first := !tx.queried
+	tx.queried = true
 	res, reason, err := tx.p.query(ctx, tx.conn, c, tx.limits, cancelOnCap)
+	if reason == reasonStale && first && tx.lone {
+		// The server had ended the session before the statement was
+		// parsed: nothing of the call ran, so Run may run it again.
+		tx.stale = true
+	}
 	if reason != "" {
 		tx.markDiscard(reason)
 	}
@@ -88,11 +95,17 @@ const reasonCapCancelled = "a cap cancelled the statement"
 // side and the backend may still be running the statement.
 const reasonGivenUp = "the statement did not stop when cancelled"
 
+// reasonStale is why a connection is destroyed when the server had closed
+// it before the statement was even parsed (a terminated backend, a
+// restart).
+const reasonStale = "the server had closed the connection"
+
 // Run runs one user statement in its own transaction ([Pool.Do] plus
 // [Tx.Query]): the path of execute_sql.
 func (p *Pool) Run(ctx context.Context, opts TxOptions, c Call) (*Result, error) {
 	var res *Result
 	err := p.Do(ctx, opts, func(ctx context.Context, tx *Tx) error {
+		tx.lone = true
 		r, err := tx.Query(ctx, c)
 		res = r
 		return err
@@ -159,16 +172,16 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	if lim.StatementTimeout > 0 {
 		// Backstop for what statement_timeout does not cover (a statement
 		// waiting on the client, as COPY FROM STDIN would, or one that
-		// never checks for interrupts): the call ends on our side too, a
-		// second after the server should have ended it, and before the
+		// never checks for interrupts): the call ends on our side too, two
+		// seconds after the server should have ended it, and before the
 		// call's deadline leaves no time to end the transaction.
-		backstop := start.Add(lim.StatementTimeout + finishReserve)
+		backstop := start.Add(lim.StatementTimeout + backstopSlack)
 		if d, ok := ctx.Deadline(); ok && d.Add(-finishReserve).Before(backstop) {
 			backstop = d.Add(-finishReserve)
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadlineCause(ctx, backstop,
-			fmt.Errorf("no answer from the database within statement_timeout (%s) + 1s: the server or the network to it may be down, or the statement ignores cancellation", lim.StatementTimeout))
+			fmt.Errorf("no answer from the database within statement_timeout (%s) + %s: the server or the network to it may be down, or the statement ignores cancellation", lim.StatementTimeout, backstopSlack))
 		defer cancel()
 	}
 
@@ -183,7 +196,11 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	// the server.
 	sd, err := pgc.Prepare(ctx, "", c.SQL, nil)
 	if err != nil {
-		return nil, brokenReason(ctx, pgc, err), p.stmtError(ctx, "preparing the statement", err)
+		reason := brokenReason(ctx, pgc, err)
+		if pgc.IsClosed() && ctx.Err() == nil {
+			reason = reasonStale
+		}
+		return nil, reason, p.stmtError(ctx, "preparing the statement", err)
 	}
 	if len(sd.ParamOIDs) != len(c.Args) {
 		return nil, "", paramCountError(len(sd.ParamOIDs), len(c.Args))

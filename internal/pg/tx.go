@@ -92,14 +92,18 @@ type Tx struct {
 	wrote        bool   // a statement not marked ReadOnly ran
 	discard      string // why the connection must be destroyed; "" keeps it
 	done         bool
-	// stale: starting the transaction failed because the server had closed
-	// the connection; nothing of the call reached the server, so it may run
-	// again on a fresh connection.
+	// stale: starting the transaction (or parsing Run's statement) failed
+	// because the server had closed the connection; nothing of the call
+	// ran, so it may run again on a fresh connection.
 	stale bool
 	// mayRun: a statement's connection was given up on our side while the
 	// backend may still be running it.
 	mayRun bool
-	phase  string // what the call was doing, for deadline errors
+	// lone: the transaction runs exactly one statement and nothing else
+	// (Run), so a stale connection found by that statement still allows a
+	// retry; queried: Query ran at least once.
+	lone, queried bool
+	phase         string // what the call was doing, for deadline errors
 }
 
 // Conn returns the transaction for trusted internal SQL (catalog queries,
@@ -191,7 +195,7 @@ func (p *Pool) runTx(ctx context.Context, tx *Tx, opts TxOptions, fn func(contex
 
 // Deadline returns when a call that starts at start under lim (zero fields
 // mean the pool's limits) must be over: the pool's acquire timeout, the
-// statement timeout, and 2 s for the round trips around the statement. A
+// statement timeout, and 3 s for the round trips around the statement. A
 // round trip still waiting at the deadline sends a cancel request and gives
 // the connection up 1 s later, so a call returns within Deadline + 1 s
 // whatever the network or the server does.
@@ -217,7 +221,7 @@ func (p *Pool) callContext(ctx context.Context, start time.Time, lim Limits) (co
 type deadlineError struct{ budget time.Duration }
 
 func (e *deadlineError) Error() string {
-	return fmt.Sprintf("the call's deadline passed (%s: pool.acquire_timeout + limits.statement_timeout + 2s for round trips)", e.budget)
+	return fmt.Sprintf("the call's deadline passed (%s: pool.acquire_timeout + limits.statement_timeout + %s for round trips)", e.budget, roundTripAllowance)
 }
 
 func (e *deadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
@@ -437,6 +441,7 @@ func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string, ma
 		discard = "transaction still open"
 	}
 	if discard == "" {
+		p.released(pc)
 		pc.Release()
 		return
 	}
@@ -452,11 +457,13 @@ func (p *Pool) release(ctx context.Context, pc *pgxpool.Conn, discard string, ma
 		b := &backend{pid: pgc.PID()}
 		p.logger.LogAttrs(ctx, slog.LevelDebug, "connection given up; watching its backend", slog.String("reason", discard), slog.Uint64("pid", uint64(b.pid)))
 		go p.reap(b, time.Now().Add(-cancelWait), func() {
+			p.released(pc)
 			pc.Release() // closed: the pool destroys it and frees its capacity
 			done()
 		})
 		return
 	}
+	p.released(pc)
 	conn := pc.Hijack()
 	_ = conn.Close(cctx) // the server ends the session either way
 	p.logger.LogAttrs(ctx, slog.LevelDebug, "connection destroyed", slog.String("reason", discard))

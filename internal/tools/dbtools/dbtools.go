@@ -17,25 +17,14 @@ import (
 	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/pg"
+	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
 // Handle is what one call may use: the pool of the caller's tenant and the
 // transaction options that confine it (read-only, search_path, role, tenant
-// settings), already filled in for the caller.
-type Handle struct {
-	Pool *pg.Pool
-	Tx   pg.TxOptions
-	// Release returns the call's concurrency slot; nil when there is none.
-	Release func()
-}
-
-// Done releases the handle's slot.
-func (h *Handle) Done() {
-	if h != nil && h.Release != nil {
-		h.Release()
-	}
-}
+// settings), already filled in for the caller. It is [tenancy.Handle].
+type Handle = tenancy.Handle
 
 // Options configure [Register].
 type Options struct {
