@@ -273,8 +273,68 @@ func inspect(in inspection, next http.Handler) http.Handler {
 				r.Header.Set(RateCheckedHeader, "1")
 			}
 		}
-		next.ServeHTTP(w, r)
+		if firstByte(buf) == '[' && version >= batchlessRevision {
+			// go-sdk refuses the batch in plain text.
+			writeRPCError(w, http.StatusBadRequest, &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest,
+				Message: "invalid request: JSON-RPC batches are not supported in protocol " + version + " (they exist only in 2025-03-26); send one message per request"})
+			return
+		}
+		var id any
+		if single != nil {
+			id = single.ID
+		}
+		pw := &plainRefusal{ResponseWriter: w, id: id}
+		next.ServeHTTP(pw, r)
+		pw.finish()
 	})
+}
+
+// batchlessRevision is the first MCP revision without JSON-RPC batches.
+const batchlessRevision = "2025-06-18"
+
+// plainRefusal turns go-sdk's plain-text 400 answers (a request without the
+// params its method needs, say) into JSON-RPC errors (-32600 with the
+// request's id), as every other refusal is.
+type plainRefusal struct {
+	http.ResponseWriter
+	id      any
+	refused bool
+	text    bytes.Buffer
+}
+
+func (w *plainRefusal) WriteHeader(code int) {
+	if code == http.StatusBadRequest && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain") {
+		w.refused = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *plainRefusal) Write(b []byte) (int, error) {
+	if w.refused {
+		return w.text.Write(b)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *plainRefusal) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok && !w.refused {
+		f.Flush()
+	}
+}
+
+func (w *plainRefusal) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *plainRefusal) finish() {
+	if !w.refused {
+		return
+	}
+	w.Header().Del("X-Content-Type-Options")
+	msg := strings.TrimSpace(w.text.String())
+	if !strings.HasPrefix(msg, "invalid request") {
+		msg = "invalid request: " + msg
+	}
+	writeRPCError(w.ResponseWriter, http.StatusBadRequest, &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest, Message: msg, ID: w.id})
 }
 
 const (

@@ -213,6 +213,7 @@ func (p *Pool) startReaper() bool {
 	}
 	p.reapers.Add(1)
 	p.reaping.Add(1)
+	p.reaped.Add(1)
 	return true
 }
 

@@ -185,6 +185,7 @@ type Pool struct {
 	destroyed  atomic.Int64 // connections destroyed because they may carry state
 	exhausted  atomic.Int64 // acquires that timed out
 	reaping    atomic.Int64 // connections held until their backend is gone
+	reaped     atomic.Int64 // connections ever held so
 	terminated atomic.Int64 // backends terminated after ignoring a cancel
 	retried    atomic.Int64 // calls retried on a fresh connection
 	resets     atomic.Int64 // pool resets after the server ended sessions
@@ -542,8 +543,9 @@ type Stats struct {
 	ExpiredConns int64 `json:"expired_conns"`
 	// Reaping is the number of connections given up on (a cancelled call
 	// whose statement did not stop) still counted busy because their
-	// backend has not exited yet.
+	// backend has not exited yet; Reaped counts every such connection.
 	Reaping int64 `json:"reaping"`
+	Reaped  int64 `json:"reaped"`
 	// Terminated counts backends ended with pg_terminate_backend after
 	// ignoring their cancel request for the cancel grace period.
 	Terminated int64 `json:"terminated"`
@@ -574,6 +576,7 @@ func (p *Pool) Stat() Stats {
 		Exhausted:         p.exhausted.Load(),
 		ExpiredConns:      s.MaxLifetimeDestroyCount() + s.MaxIdleDestroyCount(),
 		Reaping:           p.reaping.Load(),
+		Reaped:            p.reaped.Load(),
 		Terminated:        p.terminated.Load(),
 		Retried:           p.retried.Load(),
 		Resets:            p.resets.Load(),

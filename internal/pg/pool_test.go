@@ -229,4 +229,5 @@ func TestConcurrentCalls(t *testing.T) {
 	if st := p.Stat(); st.AcquiredConns != 0 || st.TotalConns > 3 {
 		t.Errorf("after the calls: %+v", st)
 	}
+	t.Logf("stats %+v", p.Stat())
 }

@@ -7,6 +7,7 @@ package rpcmsg
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -71,6 +72,13 @@ func checkOne(msg []byte) *Problem {
 		return &Problem{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: a message must be a JSON object"}
 	}
 	id := readID(msg)
+	if k, want := caseVariant(msg); k != "" {
+		// encoding/json matches member names regardless of case; go-sdk
+		// does not: to it a "Method" is no method, and the message would
+		// pass for a response to nothing, never answered.
+		return &Problem{Code: jsonrpc.CodeInvalidRequest, ID: id,
+			Message: fmt.Sprintf(`invalid request: member names are case-sensitive: %q is not %q`, k, want)}
+	}
 	if probe.Method != nil {
 		if firstByte(probe.Method) != '"' {
 			return &Problem{Code: jsonrpc.CodeInvalidRequest, ID: id,
@@ -95,6 +103,23 @@ func checkOne(msg []byte) *Problem {
 			Message: `invalid request: a request needs "method"; a response exactly one of "result" and "error"`}
 	}
 	return nil
+}
+
+// caseVariant returns the first member name of msg that differs only in
+// case from a JSON-RPC member, and that member.
+func caseVariant(msg []byte) (string, string) {
+	var members map[string]json.RawMessage
+	if json.Unmarshal(msg, &members) != nil {
+		return "", ""
+	}
+	for k := range members {
+		for _, want := range []string{"jsonrpc", "id", "method", "params", "result", "error"} {
+			if k != want && strings.EqualFold(k, want) {
+				return k, want
+			}
+		}
+	}
+	return "", ""
 }
 
 func firstByte(data []byte) byte {

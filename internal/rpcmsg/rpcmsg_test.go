@@ -31,6 +31,8 @@ func TestCheck(t *testing.T) {
 		{`{"id":1,"method":"x"}`, -32600, float64(1)},
 		{`[{"jsonrpc":"2.0","id":1,"method":"a"},{"id":2}]`, -32600, nil},
 		{`{"jsonrpc":"2.0","id":null,"method":"tools/list"}`, -32600, nil},
+		{`{"jsonrpc":"2.0","id":1,"Method":"ping"}`, -32600, float64(1)},
+		{`{"JSONRPC":"2.0","id":1,"method":"ping"}`, -32600, float64(1)},
 		{`{"jsonrpc":"2.0","id":4,"method":5}`, -32600, float64(4)},
 		{`{"jsonrpc":"2.0","id":"x","method":null}`, -32600, "x"},
 		{`{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600, nil},
