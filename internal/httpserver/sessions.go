@@ -115,13 +115,6 @@ func (l *sessionLimiter) syncLocked() {
 	}
 }
 
-// count returns the sessions counted (tests and metrics).
-func (l *sessionLimiter) count() (total int, owners int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total, len(l.owners)
-}
-
 // sessionOwner is whom a new session counts against: the caller's tenant
 // (or user, without a tenant), or the client's address when the caller is
 // anonymous.

@@ -42,8 +42,9 @@ func CheckLogin(ep *config.Endpoint, who string, login pg.LoginRole) (warning st
 	if ep.AllowPrivilegedRole {
 		return fmt.Sprintf("endpoint %s: %s (allowed by endpoints.%s.allow_privileged_role)", ep.Name, msg, ep.Name), nil
 	}
-	return "", fmt.Errorf("endpoint %s: %s. Log in as a least-privilege role for the mode, without BYPASSRLS "+
+	// No "endpoint NAME:" prefix: the callers' errors name the endpoint.
+	return "", fmt.Errorf("%s. Log in as a least-privilege role for the mode, without BYPASSRLS "+
 		"(docs/security.md, layer 3: the statements of internal/roles create one; pgherd demo uses them), "+
 		"or set endpoints.%s.allow_privileged_role: true to start anyway (pgherd stdio --database-url: --allow-privileged-role)",
-		ep.Name, msg, ep.Name)
+		msg, ep.Name)
 }
