@@ -69,6 +69,7 @@ auth:
 endpoints:
   ep:
     access_mode: user_ro
+    allow_privileged_role: true  # the test cluster's superuser
     pool: {acquire_timeout: 3s}
     tenants:
       slow: {database_uri: "${SLOW}"}
