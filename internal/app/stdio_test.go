@@ -87,7 +87,7 @@ func (p *stdioPipe) next(t *testing.T) string {
 // with a repeated id, it is refused with -32600; the session serves on.
 func TestStdioBatches(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	yaml := "endpoints:\n  shop: {database_uri: \"${URI}\", access_mode: user_ro}\n"
+	yaml := "endpoints:\n  shop: {database_uri: \"${URI}\", access_mode: user_ro, allow_privileged_role: true}\n"
 	for _, version := range []string{"2025-03-26", "2025-06-18", "2025-11-25"} {
 		t.Run(version, func(t *testing.T) {
 			p := runStdioPipe(t, yaml, map[string]string{"URI": db.URI}, "shop")
