@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -92,4 +95,70 @@ func connectClient(b *testing.B, t mcp.Transport) *mcp.ClientSession {
 func quoteJSON(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// BenchmarkObservers is BenchmarkToolCall's in-memory select1 with the
+// observers off (the log line only, metrics disabled) and each of them on:
+// what the call record and its observers cost in-process, per call and in
+// allocations. The load benchmark (observe.sh) measures the server's CPU.
+func BenchmarkObservers(b *testing.B) {
+	db := pgtest.NewDatabase(b)
+	ctx := context.Background()
+	if err := seed(ctx, db.URI); err != nil {
+		b.Fatal(err)
+	}
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(sink.Close)
+	audit := "audit: {enabled: true, path: " + quoteJSON(filepath.Join(b.TempDir(), "audit.jsonl")) + "}\n"
+	const noMetrics = ", metrics: {enabled: false}"
+	for _, v := range []struct {
+		name, server, extra string
+		otlp                bool
+	}{
+		{"plain", noMetrics, "", false},
+		{"metrics", "", "", false},
+		{"audit", noMetrics, audit, false},
+		{"tracing", noMetrics, "tracing: {trace_sql: true}\n", true},
+		{"all", "", audit + "tracing: {trace_sql: true}\n", true},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			if v.otlp {
+				b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.URL)
+			}
+			s, err := serveInProcessWith(ctx, db.URI, expectStateless, v.server, v.extra, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Stop() })
+			var server *mcp.Server
+			for n := range s.app.Herd().Nodes() {
+				if n.Name == selfEndpoint {
+					server = n.Server
+				}
+			}
+			st, ct := mcp.NewInMemoryTransports()
+			ss, err := server.Connect(ctx, st, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { ss.Close() })
+			cs := connectClient(b, ct)
+			args := json.RawMessage(`{"sql":"SELECT 1"}`)
+			b.ReportAllocs()
+			// Process CPU time (client, server and exporters; not
+			// PostgreSQL) per call: steadier than wall time on a shared
+			// machine.
+			cpu := processCPU()
+			for b.Loop() {
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: selfEndpoint + "_execute_sql", Arguments: args})
+				if err != nil || res.IsError {
+					b.Fatalf("call: %v %v", err, res)
+				}
+			}
+			b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
 }

@@ -101,10 +101,16 @@ func seed(ctx context.Context, uri string) error {
 // serveInProcess serves the database at uri as endpoint app1 (user_ro) on
 // a free loopback port, in session mode (stateless or stateful).
 func serveInProcess(ctx context.Context, uri, mode string, logger *slog.Logger) (*selfServer, error) {
+	return serveInProcessWith(ctx, uri, mode, "", "", logger)
+}
+
+// serveInProcessWith is serveInProcess with more server settings (", metrics:
+// {enabled: false}") and more top-level YAML (audit, tracing).
+func serveInProcessWith(ctx context.Context, uri, mode, server, extra string, logger *slog.Logger) (*selfServer, error) {
 	// The throwaway cluster's superuser: allowed, as a benchmark of the
 	// serving path (the login role check is not what is measured).
-	yaml := fmt.Sprintf("server: {port: 0, session_mode: %s}\nlog: {level: warn}\nendpoints:\n  %s: {database_uri: \"${URI}\", access_mode: user_ro, allow_privileged_role: true}\n",
-		mode, selfEndpoint)
+	yaml := fmt.Sprintf("server: {port: 0, session_mode: %s%s}\nlog: {level: warn}\nendpoints:\n  %s: {database_uri: \"${URI}\", access_mode: user_ro, allow_privileged_role: true}\n",
+		mode, server, selfEndpoint) + extra
 	cfg, err := config.Parse([]byte(yaml), func(k string) (string, bool) {
 		if k == "URI" {
 			return uri, true

@@ -519,7 +519,7 @@ func TestTracesToOTLP(t *testing.T) {
 		t.Errorf("request span kind = %v, want server", req.GetKind())
 	}
 	for k, want := range map[string]any{"mcp.method.name": "tools/call", "gen_ai.tool.name": "app1_execute_sql",
-		"gen_ai.operation.name": "execute_tool", "network.transport": "tcp", "mcp.protocol.version": "2025-11-25"} {
+		"gen_ai.operation.name": "execute_tool", "network.transport": "tcp", "network.protocol.name": "http", "mcp.protocol.version": "2025-11-25"} {
 		if got := attr(req, k); got != want {
 			t.Errorf("request span %s = %v, want %v", k, got, want)
 		}

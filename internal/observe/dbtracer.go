@@ -67,9 +67,10 @@ type tripKey struct{}
 
 // trip is a round trip in flight.
 type trip struct {
-	call  *Call
-	start time.Time
-	rt    *RoundTrip // nil when no RoundTripObserver wants it
+	call     *Call
+	start    time.Time
+	observed bool      // RoundTripObservers were told: rt is theirs
+	rt       RoundTrip // one allocation with the trip
 }
 
 func (t *DBTracer) start(ctx context.Context, sql string, statements int) context.Context {
@@ -79,10 +80,11 @@ func (t *DBTracer) start(ctx context.Context, sql string, statements int) contex
 	}
 	tr := &trip{call: c, start: time.Now()}
 	if h := t.hub; h != nil && len(h.trips) > 0 {
-		tr.rt = &RoundTrip{Call: c, SQL: sql, Statements: statements, Pool: t.pool, Database: t.database,
+		tr.observed = true
+		tr.rt = RoundTrip{Call: c, SQL: sql, Statements: statements, Pool: t.pool, Database: t.database,
 			Host: t.host, Port: t.port, Start: tr.start}
 		for _, o := range h.trips {
-			ctx = o.StartRoundTrip(ctx, tr.rt)
+			ctx = o.StartRoundTrip(ctx, &tr.rt)
 		}
 	}
 	return context.WithValue(ctx, tripKey{}, tr)
@@ -95,10 +97,10 @@ func (t *DBTracer) end(ctx context.Context, tag pgconn.CommandTag, err error) {
 	}
 	d := time.Since(tr.start)
 	tr.call.addRoundTrip(d)
-	rt := tr.rt
-	if rt == nil {
+	if !tr.observed {
 		return
 	}
+	rt := &tr.rt
 	rt.Duration, rt.Err = d, err
 	rt.CommandTag, rt.Rows = tag.String(), tag.RowsAffected()
 	var pe *pgconn.PgError

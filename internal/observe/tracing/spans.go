@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"go.opentelemetry.io/otel/attribute"
@@ -31,14 +32,12 @@ const (
 	attrDBQueryText     = attribute.Key("db.query.text")
 	attrDBStatus        = attribute.Key("db.response.status_code")
 	attrDBBatchSize     = attribute.Key("db.operation.batch.size")
-	attrDBRowsReturned  = attribute.Key("db.response.returned_rows")
 	attrServerAddress   = attribute.Key("server.address")
 	attrServerPort      = attribute.Key("server.port")
 	attrEndpoint        = attribute.Key("pgherd.endpoint")
 	attrRequestID       = attribute.Key("pgherd.request_id")
 	attrTenant          = attribute.Key("pgherd.tenant")
 	attrMode            = attribute.Key("pgherd.access_mode")
-	attrPool            = attribute.Key("pgherd.pool")
 	attrOutcome         = attribute.Key("pgherd.outcome")
 	attrRows            = attribute.Key("pgherd.rows")
 	attrBytes           = attribute.Key("pgherd.result_bytes")
@@ -55,10 +54,7 @@ const (
 
 const codesError = codes.Error
 
-type (
-	callSpanKey struct{}
-	tripSpanKey struct{}
-)
+type callSpanKey struct{}
 
 // StartRequest starts the request's server span, parented by the trace
 // context in params._meta or else the HTTP headers'.
@@ -77,6 +73,8 @@ func (t *Tracer) StartRequest(ctx context.Context, r *observe.Request) context.C
 			parent = mctx
 		}
 	}
+	// Attributes cost allocations on every span, through to the exporter:
+	// the conventions' required and recommended ones, and nothing twice.
 	name := r.Method
 	attrs := make([]attribute.KeyValue, 0, 9)
 	attrs = append(attrs, attrMCPMethod.String(r.Method), attrEndpoint.String(r.Server))
@@ -135,12 +133,14 @@ func (t *Tracer) EndRequest(ctx context.Context, r *observe.Request) {
 // StartCall starts the tool call's span, a child of the request's, and
 // records its trace id in the call (for the log line and the audit log).
 func (t *Tracer) StartCall(ctx context.Context, c *observe.Call) context.Context {
-	attrs := []attribute.KeyValue{
+	// The request span (the parent) has the request id, method and
+	// session; this one what the call itself adds.
+	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs = append(attrs,
 		attrGenAIOperation.String(operationToolCall),
 		attrGenAITool.String(c.Tool),
 		attrEndpoint.String(c.Endpoint),
-		attrRequestID.String(c.ID),
-	}
+	)
 	if c.Tenant != "" {
 		attrs = append(attrs, attrTenant.String(c.Tenant))
 	}
@@ -156,13 +156,15 @@ func (t *Tracer) StartCall(ctx context.Context, c *observe.Call) context.Context
 }
 
 func callEndAttributes(c *observe.Call) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 8)
+	attrs := make([]attribute.KeyValue, 0, 7)
 	attrs = append(attrs,
 		attrOutcome.String(string(c.Outcome)),
 		attrRows.Int64(c.Rows),
 		attrBytes.Int64(c.Bytes),
-		attrQueueWait.Float64(float64(c.QueueWait.Microseconds())/1000),
 	)
+	if c.QueueWait >= time.Millisecond {
+		attrs = append(attrs, attrQueueWait.Float64(float64(c.QueueWait.Microseconds())/1000))
+	}
 	if c.Command != "" {
 		attrs = append(attrs, attrCommand.String(c.Command))
 	}
@@ -200,7 +202,7 @@ func statusText(c *observe.Call) string {
 // StartRoundTrip starts a client span for one database round trip.
 func (t *Tracer) StartRoundTrip(ctx context.Context, rt *observe.RoundTrip) context.Context {
 	op := operationName(rt.SQL)
-	attrs := make([]attribute.KeyValue, 0, 8)
+	attrs := make([]attribute.KeyValue, 0, 7)
 	attrs = append(attrs, attrDBSystem.String(dbSystemPostgreSQL))
 	if op != "" {
 		attrs = append(attrs, attrDBOperation.String(op))
@@ -214,9 +216,6 @@ func (t *Tracer) StartRoundTrip(ctx context.Context, rt *observe.RoundTrip) cont
 			attrs = append(attrs, attrServerPort.Int(int(rt.Port)))
 		}
 	}
-	if rt.Pool != "" {
-		attrs = append(attrs, attrPool.String(rt.Pool))
-	}
 	if rt.Statements > 1 {
 		attrs = append(attrs, attrDBBatchSize.Int(rt.Statements))
 	}
@@ -227,20 +226,15 @@ func (t *Tracer) StartRoundTrip(ctx context.Context, rt *observe.RoundTrip) cont
 	if name == "" {
 		name = dbSystemPostgreSQL
 	}
-	ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
-	return context.WithValue(ctx, tripSpanKey{}, span)
+	ctx, _ = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return ctx
 }
 
-// EndRoundTrip ends the round trip's span.
+// EndRoundTrip ends the round trip's span: the context's current span, as
+// StartRoundTrip returned it (the database tracer hands it back).
 func (t *Tracer) EndRoundTrip(ctx context.Context, rt *observe.RoundTrip) {
-	span, _ := ctx.Value(tripSpanKey{}).(trace.Span)
-	if span == nil {
-		return
-	}
+	span := trace.SpanFromContext(ctx)
 	if span.IsRecording() {
-		if rt.CommandTag != "" {
-			span.SetAttributes(attrDBRowsReturned.Int64(rt.Rows))
-		}
 		switch {
 		case rt.SQLState != "":
 			span.SetAttributes(attrDBStatus.String(rt.SQLState), attrErrorType.String(rt.SQLState))
