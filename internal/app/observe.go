@@ -200,10 +200,10 @@ func (a *App) rateLimitEvents(ev ratelimit.Events) ratelimit.Events {
 				refused(endpoint, tenant, limiterFailed)
 			}
 		},
-		LimiterFailed: func(err error, failOpen bool) {
-			m.RateLimiterFailed(err, failOpen)
+		LimiterFailed: func(endpoint string, err error, failOpen bool) {
+			m.RateLimitBackendFailed(endpoint, failOpen)
 			if failed != nil {
-				failed(err, failOpen)
+				failed(endpoint, err, failOpen)
 			}
 		},
 	}

@@ -126,6 +126,25 @@ func TestRateLimitHTTP(t *testing.T) {
 	}
 	// Calls that are not tool calls are never limited.
 	toolNames(t, csA)
+
+	// /metrics counts each refusal once (the HTTP layer's; the tool does
+	// not check again), by endpoint.
+	m := scrape(t, s.Base+"/metrics", nil)
+	for _, c := range []struct {
+		labels map[string]string
+		want   float64
+	}{
+		{labels("endpoint", "shop", "reason", "over_limit"), 3},
+		{labels("endpoint", "shop", "reason", "backend_failed"), 0},
+		{labels("endpoint", "free"), 0},
+	} {
+		if got := m.value("pgherd_rate_limit_refusals_total", c.labels); got != c.want {
+			t.Errorf("pgherd_rate_limit_refusals_total%v = %v, want %v", c.labels, got, c.want)
+		}
+	}
+	if m["pgherd_rate_limit_backend_errors_total"] != nil && len(m["pgherd_rate_limit_backend_errors_total"].GetMetric()) > 0 {
+		t.Errorf("backend errors counted with the in-memory limiter: %v", m["pgherd_rate_limit_backend_errors_total"])
+	}
 }
 
 // TestRateLimitAtTheTool: over legacy SSE (and for tools composed into /mcp
@@ -148,6 +167,10 @@ func TestRateLimitAtTheTool(t *testing.T) {
 	}
 	// The session still answers: admin tools of /mcp are not limited.
 	callOK(t, cs, "get_server_info", map[string]any{})
+	m := scrape(t, s.Base+"/metrics", nil)
+	if got := m.value("pgherd_rate_limit_refusals_total", labels("endpoint", "side", "reason", "over_limit")); got != 1 {
+		t.Errorf("refusals of endpoint side on /metrics = %v, want 1", got)
+	}
 }
 
 // TestRateLimitSharedThroughRedis: two pgherd processes ("replicas") on one
@@ -181,6 +204,21 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 				if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
 					t.Errorf("Redis down, failure_mode closed: %s Retry-After %q, want 429 and 1", resp.Status, resp.Header.Get("Retry-After"))
 				}
+				// s1 refused one call over the shared limit and one
+				// because Redis was gone.
+				m := scrape(t, s1.Base+"/metrics", nil)
+				for _, c := range []struct {
+					name   string
+					labels map[string]string
+				}{
+					{"pgherd_rate_limit_refusals_total", labels("endpoint", "shop", "reason", "over_limit")},
+					{"pgherd_rate_limit_refusals_total", labels("endpoint", "shop", "reason", "backend_failed")},
+					{"pgherd_rate_limit_backend_errors_total", labels("endpoint", "shop", "result", "refused")},
+				} {
+					if got := m.value(c.name, c.labels); got != 1 {
+						t.Errorf("%s%v = %v, want 1", c.name, c.labels, got)
+					}
+				}
 				return
 			}
 			for range 4 {
@@ -191,6 +229,13 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 			}
 			if !strings.Contains(s1.Logs.String(), "rate limiter unavailable") {
 				t.Errorf("no warning about the unavailable limiter in the log")
+			}
+			m := scrape(t, s1.Base+"/metrics", nil)
+			if got := m.value("pgherd_rate_limit_backend_errors_total", labels("endpoint", "shop", "result", "allowed")); got != 4 {
+				t.Errorf("backend errors (allowed) on /metrics = %v, want 4", got)
+			}
+			if got := m.value("pgherd_rate_limit_refusals_total", labels("endpoint", "shop")); got != 0 {
+				t.Errorf("refusals with failure_mode open = %v, want 0", got)
 			}
 		})
 	}

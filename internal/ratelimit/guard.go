@@ -23,9 +23,9 @@ type Events struct {
 	// false) or because the limiter failed and the guard fails closed
 	// (failed is true).
 	Refused func(endpoint, tenant string, failed bool)
-	// LimiterFailed is called for every call the limiter could not decide,
-	// with failOpen telling whether the call went ahead.
-	LimiterFailed func(err error, failOpen bool)
+	// LimiterFailed is called for every call on endpoint the limiter could
+	// not decide, with failOpen telling whether the call went ahead.
+	LimiterFailed func(endpoint string, err error, failOpen bool)
 }
 
 // GuardOptions configure [NewGuard].
@@ -94,7 +94,7 @@ func (g *Guard) Check(ctx context.Context, endpoint, tenant string, n int) (retr
 	for range n {
 		d, err := g.limiter.Allow(ctx, Key(endpoint, tenant), l)
 		if err != nil {
-			g.failed(ctx, err)
+			g.failed(ctx, endpoint, err)
 			if g.failClosed {
 				if g.events.Refused != nil {
 					g.events.Refused(endpoint, tenant, true)
@@ -115,9 +115,9 @@ func (g *Guard) Check(ctx context.Context, endpoint, tenant string, n int) (retr
 
 // failed counts a limiter failure and logs a warning at most once per
 // failureLogEvery.
-func (g *Guard) failed(ctx context.Context, err error) {
+func (g *Guard) failed(ctx context.Context, endpoint string, err error) {
 	if g.events.LimiterFailed != nil {
-		g.events.LimiterFailed(err, !g.failClosed)
+		g.events.LimiterFailed(endpoint, err, !g.failClosed)
 	}
 	n := g.failures.Add(1)
 	g.logMu.Lock()

@@ -180,12 +180,16 @@ func TestRedisUnreachable(t *testing.T) {
 	for _, failClosed := range []bool{false, true} {
 		var logs bytes.Buffer
 		var failures, refusals atomic.Int64
+		var failedEndpoint atomic.Value
 		g := NewGuard(GuardOptions{
 			Limiter: r, Limits: lim, FailClosed: failClosed,
 			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			Events: Events{
-				Refused:       func(string, string, bool) { refusals.Add(1) },
-				LimiterFailed: func(error, bool) { failures.Add(1) },
+				Refused: func(string, string, bool) { refusals.Add(1) },
+				LimiterFailed: func(endpoint string, _ error, _ bool) {
+					failures.Add(1)
+					failedEndpoint.Store(endpoint)
+				},
 			},
 		})
 		start := time.Now()
@@ -203,6 +207,9 @@ func TestRedisUnreachable(t *testing.T) {
 		}
 		if failures.Load() != 5 {
 			t.Errorf("LimiterFailed called %d times, want 5", failures.Load())
+		}
+		if got := failedEndpoint.Load(); got != "app" {
+			t.Errorf("LimiterFailed endpoint = %v, want app", got)
 		}
 		if want := map[bool]int64{false: 0, true: 5}[failClosed]; refusals.Load() != want {
 			t.Errorf("Refused called %d times, want %d", refusals.Load(), want)

@@ -78,7 +78,7 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	roundTrips   *prometheus.CounterVec
 	rateLimited  *prometheus.CounterVec
-	limiterFails *prometheus.CounterVec
+	backendFails *prometheus.CounterVec
 }
 
 var (
@@ -108,8 +108,12 @@ func New(opts Options) *Metrics {
 	m.authFailures = f.counter("auth_failures_total", "Requests refused by authentication, by reason.", []string{"endpoint", "reason"})
 	m.requests = f.counter("mcp_requests_total", "MCP requests and notifications received, by method and outcome (ok, error: a JSON-RPC error, tool_error: a tool result with isError).", []string{"endpoint", "method", "outcome"})
 	m.roundTrips = f.counter("db_round_trips_total", "Database round trips made by tool calls.", []string{"endpoint"})
-	m.rateLimited = f.counter("rate_limit_refusals_total", "Calls refused by the rate limit (reason over_limit), or because the limiter failed and server.rate_limit.failure_mode is closed (limiter_failed).", []string{"endpoint", "reason"})
-	m.limiterFails = f.counter("rate_limiter_errors_total", "Calls the rate limiter (Redis) could not decide, by what happened to them: allowed (failure_mode open) or refused.", []string{"result"})
+	rateLabels := []string{"endpoint", "reason"}
+	if m.tenants != nil {
+		rateLabels = append(rateLabels, "tenant")
+	}
+	m.rateLimited = f.counter("rate_limit_refusals_total", "Tool calls refused by the rate limit: over the tenant's limit (reason over_limit), or because the backend failed and server.rate_limit.failure_mode is closed (backend_failed).", rateLabels)
+	m.backendFails = f.counter("rate_limit_backend_errors_total", "Tool calls the rate-limit backend (Redis) could not decide, by what happened to them: allowed (failure_mode open) or refused (closed).", []string{"endpoint", "result"})
 
 	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "build_info",
 		Help: "Always 1; the labels say which pgherd is running."}, []string{"version", "go_version"})
@@ -257,22 +261,26 @@ func (f promFactory) histogram(name, help string, labels []string, buckets []flo
 	return v
 }
 
-// RateLimitRefused counts a call refused by the rate limit (hook for
-// ratelimit.Events.Refused).
-func (m *Metrics) RateLimitRefused(endpoint, _ string, failed bool) {
+// RateLimitRefused counts a call refused by the rate limit (for
+// ratelimit.Events.Refused): over the limit, or backendFailed.
+func (m *Metrics) RateLimitRefused(endpoint, tenant string, backendFailed bool) {
 	reason := "over_limit"
-	if failed {
-		reason = "limiter_failed"
+	if backendFailed {
+		reason = "backend_failed"
+	}
+	if m.tenants != nil {
+		m.rateLimited.WithLabelValues(endpoint, reason, m.tenants.label(tenant)).Inc()
+		return
 	}
 	m.rateLimited.WithLabelValues(endpoint, reason).Inc()
 }
 
-// RateLimiterFailed counts a call the limiter could not decide (hook for
-// ratelimit.Events.LimiterFailed).
-func (m *Metrics) RateLimiterFailed(_ error, failOpen bool) {
+// RateLimitBackendFailed counts a call on endpoint the rate-limit backend
+// could not decide (for ratelimit.Events.LimiterFailed); failOpen: it ran.
+func (m *Metrics) RateLimitBackendFailed(endpoint string, failOpen bool) {
 	result := "refused"
 	if failOpen {
 		result = "allowed"
 	}
-	m.limiterFails.WithLabelValues(result).Inc()
+	m.backendFails.WithLabelValues(endpoint, result).Inc()
 }
