@@ -477,6 +477,7 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 		Observe:   a.hub,
 		Logger:    a.logger,
 		RateLimit: guard,
+		Exchanges: herd.Exchanges,
 		Ready: func(ctx context.Context) map[string]httpserver.Status {
 			return checkAll(ctx, herd.Databases)
 		},

@@ -135,10 +135,11 @@ func TestProtocolErrors(t *testing.T) {
 				message string
 			}{
 				{"unknown method", `{"jsonrpc":"2.0","id":7,"method":"foo/bar"}`, with(), 200, -32601, "7", `"foo/bar"`},
-				{"undeclared prompts", `{"jsonrpc":"2.0","id":8,"method":"prompts/list"}`, with(), 200, -32601, "8", "prompts capability"},
-				{"undeclared resources", `{"jsonrpc":"2.0","id":"r","method":"resources/read","params":{"uri":"x://y"}}`, with(), 200, -32601, `"r"`, "resources capability"},
-				{"undeclared logging", `{"jsonrpc":"2.0","id":9,"method":"logging/setLevel","params":{"level":"debug"}}`, with(), 200, -32601, "9", "logging capability"},
-				{"undeclared completion", `{"jsonrpc":"2.0","id":10,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"x"},"argument":{"name":"a","value":"b"}}}`, with(), 200, -32601, "10", "completions"},
+				// Database endpoints declare tools, resources (without
+				// subscriptions), prompts, completions and logging.
+				{"undeclared subscriptions", `{"jsonrpc":"2.0","id":8,"method":"resources/subscribe","params":{"uri":"pgherd://shop/database"}}`, with(), 200, -32601, "8", "subscriptions"},
+				{"undeclared unsubscribe", `{"jsonrpc":"2.0","id":"r","method":"resources/unsubscribe","params":{"uri":"pgherd://shop/database"}}`, with(), 200, -32601, `"r"`, "subscriptions"},
+				{"logging declared", `{"jsonrpc":"2.0","id":9,"method":"logging/setLevel","params":{"level":"debug"}}`, with(), 200, 0, "9", ""},
 				{"id null", `{"jsonrpc":"2.0","id":null,"method":"tools/list"}`, with(), 400, -32600, "null", "null"},
 				{"method not a string", `{"jsonrpc":"2.0","id":11,"method":5}`, with(), 400, -32600, "11", `"method" must be a string`},
 				{"deep nesting", `{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"shop_execute_sql","arguments":{"sql":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}}}`, with(), 400, -32600, "12", "deeper than"},
@@ -165,7 +166,7 @@ func TestProtocolErrors(t *testing.T) {
 						code    int64
 						id      string
 						message string
-					}{"undeclared prompts 2026", `{"jsonrpc":"2.0","id":17,"method":"prompts/list","params":{` + meta2026 + `}}`, map[string]string{"Mcp-Protocol-Version": v2026}, 404, -32601, "17", "prompts"},
+					}{"undeclared subscriptions 2026", `{"jsonrpc":"2.0","id":17,"method":"resources/subscribe","params":{"uri":"pgherd://shop/database",` + meta2026 + `}}`, map[string]string{"Mcp-Protocol-Version": v2026}, 404, -32601, "17", "subscri"},
 				)
 			} else {
 				cases = append(cases,
@@ -295,7 +296,7 @@ func TestProtocolErrorsOverLegacySSE(t *testing.T) {
 		body, want string
 	}{
 		{`{"jsonrpc":"2.0","id":2,"method":"foo/bar"}`, `"id":2,"error":{"code":-32601`},
-		{`{"jsonrpc":"2.0","id":3,"method":"prompts/list"}`, `"id":3,"error":{"code":-32601`},
+		{`{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"pgherd://shop/database"}}`, `"id":3,"error":{"code":-32601`},
 		{`{"jsonrpc":"2.0","id":4,"method":7}`, `"id":4,"error":{"code":-32600`},
 		{`{"jsonrpc":"2.0","id":5,"method":"tools/list"}`, `"id":5,"result"`},
 	} {
@@ -357,7 +358,7 @@ func TestResumableStreams(t *testing.T) {
 	}
 	stream := raw(http.MethodPost, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"shop_execute_sql","arguments":{"sql":"SELECT 42 AS answer"}}}`, nil)
 	blocks := strings.Split(strings.TrimSpace(stream), "\n\n")
-	if len(blocks) < 3 || blocks[0] != "retry: 1000" {
+	if len(blocks) < 3 || blocks[0] != "retry: 200" {
 		t.Fatalf("stream does not start with a retry field:\n%s", stream)
 	}
 	primeID, ok := strings.CutPrefix(lineWith(blocks[1], "id:"), "id:")

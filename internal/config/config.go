@@ -143,6 +143,13 @@ type Endpoint struct {
 	// Health holds the thresholds of analyze_db_health and herd_health;
 	// nil means every default.
 	Health *Health `yaml:"health,omitempty"`
+	// ConfirmDestructive says what happens to a statement that drops,
+	// truncates or rewrites data (admin_rw; in user_rw DELETE and UPDATE
+	// without WHERE): elicit (default) dry-runs it and asks the client's
+	// user to confirm through MCP elicitation, and runs it as before when the
+	// client cannot ask; refuse asks too, but refuses when the client cannot
+	// ask; never runs it without asking.
+	ConfirmDestructive ConfirmMode `yaml:"confirm_destructive"`
 	// Auth replaces the server-wide Auth for this endpoint when set.
 	Auth *Auth `yaml:"auth,omitempty"`
 	// Tenants gives tenants their own database credentials (own pool).
@@ -162,6 +169,16 @@ type Endpoint struct {
 	// not start.
 	AllowPrivilegedRole bool `yaml:"allow_privileged_role,omitempty"`
 }
+
+// ConfirmMode is the value of endpoints.NAME.confirm_destructive.
+type ConfirmMode string
+
+// Values of confirm_destructive.
+const (
+	ConfirmElicit ConfirmMode = "elicit" // ask; run when the client cannot ask
+	ConfirmNever  ConfirmMode = "never"  // never ask
+	ConfirmRefuse ConfirmMode = "refuse" // ask; refuse when the client cannot ask
+)
 
 // Served reports whether the endpoint has its own /{name}/mcp path.
 func (e *Endpoint) Served() bool { return e.Endpoint == nil || *e.Endpoint }

@@ -126,6 +126,9 @@ func (e *Endpoint) setDefaults(path string, zeros map[string]bool) {
 	if e.AccessMode == "" {
 		e.AccessMode = access.UserRO
 	}
+	if e.ConfirmDestructive == "" {
+		e.ConfirmDestructive = ConfirmElicit
+	}
 	if e.Endpoint == nil {
 		served := true
 		e.Endpoint = &served

@@ -227,6 +227,11 @@ func (v *validator) endpoint(name string, e *Endpoint) {
 	if e.Health != nil {
 		v.health(path+".health", e.Health)
 	}
+	switch e.ConfirmDestructive {
+	case ConfirmElicit, ConfirmNever, ConfirmRefuse:
+	default:
+		v.add(path+".confirm_destructive", "%q is not one of elicit, never, refuse (elicit, the default, asks the user before a statement drops, truncates or rewrites data)", string(e.ConfirmDestructive))
+	}
 	if e.Auth != nil {
 		if !e.Served() {
 			v.add(path+".auth", "%s is composed into /mcp (endpoint: false), which uses the server-wide auth; "+

@@ -7,6 +7,7 @@ package endpoint
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/cancel"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/gate"
@@ -46,6 +48,9 @@ type Herd struct {
 	Main      *Node
 	Endpoints []*Node // databases served on their own path, by name
 	Databases map[string]*Database
+	// Exchanges ties calls to the HTTP requests carrying them; the HTTP
+	// server registers those requests in it.
+	Exchanges *cancel.Exchanges
 
 	// Health keeps each endpoint's latest health summary (get_server_info).
 	Health *dbhealth.Cache
@@ -54,7 +59,6 @@ type Herd struct {
 	calls     calls
 	rateLimit *ratelimit.Guard
 	observe   *observe.Hub
-	clientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
 }
 
 // Options configure [Build].
@@ -66,10 +70,7 @@ type Options struct {
 	// Observe receives every MCP request and tool call; nil logs each tool
 	// call to Logger and nothing else.
 	Observe *observe.Hub
-	// ClientLog returns the handler sending a tool call's log records to
-	// its client (see tools.Target.ClientLog); nil: server log only.
-	ClientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 	// RateLimit refuses tool calls over a tenant's rate limit (tool errors
 	// with retry_after_ms); nil limits nothing.
 	RateLimit *ratelimit.Guard
@@ -86,12 +87,12 @@ func Build(opts Options) *Herd {
 	if hub == nil {
 		hub = observe.New(logger, observe.LogObserver(logger))
 	}
-	h := &Herd{Databases: opts.Databases, cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit, observe: hub, clientLog: opts.ClientLog}
+	h := &Herd{Databases: opts.Databases, Exchanges: cancel.New(), cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit, observe: hub}
 	if h.Health == nil {
 		h.Health = &dbhealth.Cache{}
 	}
 
-	h.Main = h.newNode(MainName, nil, opts.Version, mainInstructions(cfg), anonymous(cfg, MainName), logger)
+	h.Main = h.newNode(MainName, nil, anonymous(cfg, MainName))
 	admin := opts.Admin
 	admin.Config = cfg
 	admin.Version = opts.Version
@@ -102,7 +103,7 @@ func Build(opts Options) *Herd {
 		if !ep.AccessMode.Admin() {
 			continue
 		}
-		resolve := func(ctx context.Context, req *mcp.CallToolRequest) (*dbtools.Handle, error) {
+		resolve := func(ctx context.Context, req mcp.Request) (*dbtools.Handle, error) {
 			return db.Resolve(ctx, tools.Caller(req))
 		}
 		th := ep.Health.Thresholds()
@@ -121,7 +122,7 @@ func Build(opts Options) *Herd {
 		db := opts.Databases[name]
 		node := h.Main
 		if ep.Served() {
-			node = h.newNode(name, db, opts.Version, dbInstructions(ep), anonymous(cfg, name), logger)
+			node = h.newNode(name, db, anonymous(cfg, name))
 			h.Endpoints = append(h.Endpoints, node)
 		}
 		dbtools.Register(h.target(node, name, ep.ToolPrefix(), string(ep.AccessMode), logger), dbtools.Options{
@@ -129,15 +130,33 @@ func Build(opts Options) *Herd {
 			Description: ep.Description,
 			Mode:        ep.AccessMode,
 			Limits:      Limits(ep),
-			Resolve: func(ctx context.Context, req *mcp.CallToolRequest) (*dbtools.Handle, error) {
+			Resolve: func(ctx context.Context, req mcp.Request) (*dbtools.Handle, error) {
 				return db.Resolve(ctx, tools.Caller(req)) // nil: Resolve uses the fallback identity
 			},
 			Logger:      logger,
 			Health:      ep.Health.Thresholds(),
 			HealthCache: h.Health,
+			Confirm:     ep.ConfirmDestructive,
+			ConfirmKey:  confirmKey(ep),
 		})
 	}
+	h.serve(h.Main, opts.Version, mainInstructions(cfg), logger)
+	for _, n := range h.Endpoints {
+		h.serve(n, opts.Version, dbInstructions(cfg.Endpoints[n.Name]), logger)
+	}
 	return h
+}
+
+// confirmKey derives the key that signs confirmations of destructive
+// statements from the endpoint's configuration, so every replica serving it
+// accepts a confirmation another one asked for. Its secrecy matters little:
+// only clients send confirmations back, and they answer the question
+// themselves anyway (see dbtools/confirm.go).
+func confirmKey(ep *config.Endpoint) []byte {
+	h := sha256.New()
+	h.Write([]byte("pgherd confirm_destructive v1\x00" + ep.Name + "\x00"))
+	h.Write([]byte(ep.DatabaseURI.Reveal()))
+	return h.Sum(nil)
 }
 
 // anonymous is the identity of calls on endpoint name that carry none
@@ -149,27 +168,33 @@ func anonymous(cfg *config.Config, name string) *auth.Principal {
 	return nil
 }
 
-func (h *Herd) newNode(name string, db *Database, version, instructions string, fallback *auth.Principal, logger *slog.Logger) *Node {
-	sdkLogger := logger.With("component", "mcp", "endpoint", name)
+func (h *Herd) newNode(name string, db *Database, fallback *auth.Principal) *Node {
+	return &Node{Name: name, Registry: tools.NewRegistry(), DB: db, fallback: fallback}
+}
+
+// serve creates n's MCP server once everything is registered: its
+// capabilities follow from what the registry holds.
+func (h *Herd) serve(n *Node, version, instructions string, logger *slog.Logger) {
+	sdkLogger := logger.With("component", "mcp", "endpoint", n.Name)
 	if h.cfg.Server.SessionMode != config.Stateful {
 		sdkLogger = slog.New(demoteSessionLogs(sdkLogger.Handler()))
 	}
-	s := mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + name, Title: "pgherd " + name, Version: version}, &mcp.ServerOptions{
-		Instructions: instructions,
-		Logger:       sdkLogger,
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
-	})
-	n := &Node{Name: name, Server: s, Registry: tools.NewRegistry(), Gate: gate.New(s), DB: db, fallback: fallback}
-	s.AddReceivingMiddleware(h.observe.Middleware(name), n.Gate.Middleware, h.track(name), filterTools(n.Registry, fallback))
+	n.Server = mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + n.Name, Title: "pgherd " + n.Name, Version: version},
+		n.Registry.ServerOptions(mcp.ServerOptions{
+			Instructions: instructions,
+			Logger:       sdkLogger,
+		}))
+	n.Registry.Install(n.Server)
+	n.Gate = gate.New(n.Server)
+	n.Server.AddReceivingMiddleware(h.observe.Middleware(n.Name), n.Gate.Middleware, h.track(n.Name), n.Registry.Filter(n.fallback), n.Registry.TrackLogLevel, h.Exchanges.Middleware)
 	if h.rateLimit != nil {
-		s.AddReceivingMiddleware(rateLimit(h.rateLimit, n.Registry, fallback))
+		n.Server.AddReceivingMiddleware(rateLimit(h.rateLimit, n.Registry, n.fallback))
 	}
-	return n
 }
 
 func (h *Herd) target(n *Node, endpoint, prefix, mode string, logger *slog.Logger) *tools.Target {
-	return &tools.Target{Server: n.Server, Registry: n.Registry, ServerName: n.Name, Endpoint: endpoint, Prefix: prefix,
-		Mode: mode, Fallback: n.fallback, Observe: h.observe, ClientLog: h.clientLog, Logger: logger}
+	return &tools.Target{Registry: n.Registry, ServerName: n.Name, Endpoint: endpoint, Prefix: prefix,
+		Mode: mode, Fallback: n.fallback, Observe: h.observe, Logger: logger}
 }
 
 // Nodes returns the main node and every endpoint node.
@@ -244,33 +269,4 @@ func dbInstructions(ep *config.Endpoint) string {
 		s = ep.Description + ". " + s
 	}
 	return s
-}
-
-// filterTools removes from tools/list the tools the caller (or, for requests
-// without identity, fallback) may not use; tools.Add refuses them on call too.
-func filterTools(reg *tools.Registry, fallback *auth.Principal) mcp.Middleware {
-	return func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			res, err := next(ctx, method, req)
-			if method != "tools/list" || err != nil {
-				return res, err
-			}
-			p := fallback
-			if extra := req.GetExtra(); extra != nil && extra.TokenInfo != nil {
-				p = auth.FromTokenInfo(extra.TokenInfo)
-			}
-			list, ok := res.(*mcp.ListToolsResult)
-			if p == nil || !ok {
-				return res, err
-			}
-			kept := list.Tools[:0:0]
-			for _, t := range list.Tools {
-				if spec, ok := reg.Lookup(t.Name); !ok || p.AllowsTool(spec.Base, spec.Tags) {
-					kept = append(kept, t)
-				}
-			}
-			list.Tools = kept
-			return list, nil
-		}
-	}
 }

@@ -11,8 +11,11 @@ import (
 // reconnectDelay is the reconnection time pgherd tells clients on every
 // event stream of a stateful endpoint (the SSE "retry" field): a client that
 // lost a stream comes back after it with Last-Event-ID and go-sdk replays
-// what it missed from the event store.
-const reconnectDelay = time.Second
+// what it missed from the event store. It is well below cancel.ResumeGrace,
+// how long the calls of a lost stream wait for that before they are
+// cancelled (a client that is gone must not leave its statement running for
+// long).
+const reconnectDelay = 200 * time.Millisecond
 
 // withRetry starts every event stream next answers with a "retry" field.
 // The field stands alone in its block, which SSE clients read as a setting,

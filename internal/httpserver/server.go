@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/cancel"
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/observe"
@@ -62,6 +63,10 @@ type Options struct {
 	// [ProtectMetrics]).
 	Metrics http.Handler
 	Logger  *slog.Logger
+	// Exchanges ties MCP calls to the HTTP requests carrying them (client
+	// disconnects and stateless cancellations); the MCP servers must run
+	// its Middleware. Nil means a registry of the server's own.
+	Exchanges *cancel.Exchanges
 }
 
 // Server is the HTTP side of pgherd.
@@ -131,6 +136,9 @@ func (s *Server) SetPolicy(name string, p *auth.Policy) error {
 func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Exchanges == nil {
+		opts.Exchanges = cancel.New()
 	}
 	s := &Server{opts: opts, logger: opts.Logger, authed: make(map[string][]*authedHandler), events: mcp.NewMemoryEventStore(nil)}
 	guard, err := newOriginGuard(opts.Config.Server.AllowedOrigins)
@@ -230,9 +238,9 @@ func (s *Server) mount(mux *http.ServeMux, guard *originGuard, m *Mount) error {
 	if stateful {
 		streamable = s.sessions.limitStreamable(withRetry(streamable))
 	}
-	mux.Handle(mcpPath, chain(streamable, true))
+	mux.Handle(mcpPath, chain(s.opts.Exchanges.Streamable(!stateful, sc.MaxBodyBytes, streamable), true))
 
-	sse := newSSEHandler(server, m.Gate, base+"/message", sc.MaxBodyBytes, s.logger.With("component", "sse", "endpoint", m.Name))
+	sse := newSSEHandler(server, m.Gate, base+"/message", sc.MaxBodyBytes, s.opts.Exchanges, s.logger.With("component", "sse", "endpoint", m.Name))
 	mux.Handle(base+"/sse", chain(s.sessions.limitStream(http.HandlerFunc(sse.stream)), false))
 	mux.Handle(base+"/message", chain(http.HandlerFunc(sse.message), false))
 

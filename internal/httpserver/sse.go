@@ -16,6 +16,7 @@ import (
 	mcpauth "github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/pgherd/pgherd/internal/auth"
+	"github.com/pgherd/pgherd/internal/cancel"
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/rpcmsg"
 )
@@ -35,6 +36,7 @@ type sseHandler struct {
 	gate        *gate.Gate
 	messagePath string
 	maxBody     int64
+	exchanges   *cancel.Exchanges
 	logger      *slog.Logger
 
 	mu       sync.Mutex
@@ -43,14 +45,15 @@ type sseHandler struct {
 
 type sseSession struct {
 	transport *mcp.SSEServerTransport
+	exchange  string // token of the event stream: its calls end with it
 	userID    string
 	token     atomic.Pointer[mcpauth.TokenInfo]
 	header    atomic.Pointer[http.Header]
 	conn      atomic.Pointer[sseConn] // set once the server connected
 }
 
-func newSSEHandler(server *mcp.Server, g *gate.Gate, messagePath string, maxBody int64, logger *slog.Logger) *sseHandler {
-	return &sseHandler{server: server, gate: g, messagePath: messagePath, maxBody: maxBody, logger: logger, sessions: make(map[string]*sseSession)}
+func newSSEHandler(server *mcp.Server, g *gate.Gate, messagePath string, maxBody int64, exchanges *cancel.Exchanges, logger *slog.Logger) *sseHandler {
+	return &sseHandler{server: server, gate: g, messagePath: messagePath, maxBody: maxBody, exchanges: exchanges, logger: logger, sessions: make(map[string]*sseSession)}
 }
 
 // stream handles GET on the stream path.
@@ -61,7 +64,12 @@ func (h *sseHandler) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := rand.Text()
+	// The stream carries every answer of the session: when it closes, the
+	// calls still running are cancelled.
+	token, unregister := h.exchanges.Stream(r)
+	defer unregister()
 	s := &sseSession{
+		exchange: token,
 		transport: &mcp.SSEServerTransport{
 			Endpoint:            h.messagePath + "?sessionid=" + id,
 			Response:            w,
@@ -243,9 +251,11 @@ func (c *sseConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 	msg, err := c.Connection.Read(ctx)
 	if req, ok := msg.(*jsonrpc.Request); ok && err == nil {
 		extra := &mcp.RequestExtra{TokenInfo: c.s.token.Load()}
+		var hdr http.Header
 		if h := c.s.header.Load(); h != nil {
-			extra.Header = *h
+			hdr = *h
 		}
+		extra.Header = cancel.Attach(hdr, c.s.exchange)
 		req.Extra = extra
 	}
 	return msg, err

@@ -11,8 +11,9 @@ import (
 )
 
 // checkSDK checks what clients/sdk.mjs saw: the tools, a call with an array
-// of parameters, -32601 for an unknown method and for prompts/list (pgherd
-// declares no prompts), all answered rather than hung.
+// of parameters, the prompts and resources, -32601 for an unknown method and
+// for resources/subscribe (pgherd offers no subscriptions), all answered
+// rather than hung.
 func checkSDK(t *testing.T, res map[string]any, tool string) {
 	t.Helper()
 	raw, _ := json.Marshal(res)
@@ -23,7 +24,13 @@ func checkSDK(t *testing.T, res map[string]any, tool string) {
 	if call == nil || call["isError"] != false || !strings.Contains(fmt.Sprint(call["structured"]), "[42 ok]") {
 		t.Errorf("calling %s with params [40, 2, \"ok\"]: %v", tool, call)
 	}
-	for _, k := range []string{"unknownMethod", "prompts"} {
+	if prompts := fmt.Sprint(res["prompts"]); !strings.Contains(prompts, "explore_schema") {
+		t.Errorf("prompts %s lack explore_schema", prompts)
+	}
+	if resources := fmt.Sprint(res["resources"]); !strings.Contains(resources, "/database") {
+		t.Errorf("resources %s lack the database resource", resources)
+	}
+	for _, k := range []string{"unknownMethod", "subscribe"} {
 		m, _ := res[k].(map[string]any)
 		if m == nil || m["code"] != float64(-32601) {
 			t.Errorf("%s: %v, want JSON-RPC error -32601\n%s", k, m, raw)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +40,9 @@ type Call struct {
 	// commits; a statement that may write is read to its end instead, its
 	// extra rows dropped, so a cap never undoes a write.
 	ReadOnly bool
+	// Received, when set, counts the rows kept as they are read, for
+	// progress reports while the statement runs.
+	Received *atomic.Int64
 }
 
 // Query runs one user statement in the transaction, through the extended
@@ -314,6 +318,9 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 		size += w
 		res.Rows = append(res.Rows, row)
 		res.lines = append(res.lines, line)
+		if c.Received != nil {
+			c.Received.Add(1)
+		}
 	}
 	res.RowCount = len(res.Rows)
 

@@ -1,10 +1,16 @@
-// Package tools is the plumbing every MCP tool of pgherd goes through: naming
-// with the endpoint's prefix, per-caller authorization, the call record
-// every observer receives (log line, metrics, audit, traces), and turning
-// panics and internal failures into clean tool errors.
+// Package tools is the plumbing every MCP feature of pgherd goes through —
+// tools, resources, resource templates, prompts and completions: naming with
+// the endpoint's prefix, per-caller authorization and list filtering, the
+// call record every observer receives (log line, metrics, audit, traces),
+// log notifications and progress for the client, and turning panics and
+// internal failures into clean errors.
 //
-// The tools themselves live in the subpackages dbtools (database endpoints)
-// and admintools (the main endpoint).
+// Features are collected in a [Registry] first; [Registry.Install] then adds
+// them to the endpoint's *mcp.Server, whose capabilities
+// ([Registry.Capabilities]) are derived from what was registered.
+//
+// The features themselves live in the subpackages dbtools (database
+// endpoints) and admintools (the main endpoint).
 package tools
 
 import (
@@ -22,6 +28,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/observe"
+	"github.com/pgherd/pgherd/internal/pg"
 )
 
 // Tags group tools for authorization: a key or token granted a tag may call
@@ -43,15 +50,32 @@ type Spec struct {
 	Tags     []string // authorization tags
 }
 
-// Registry records the tools added to one *mcp.Server, so the server's
-// tools/list can be filtered per caller. It is safe for concurrent use.
+// Registry records the features registered for one *mcp.Server, so the
+// server's capabilities follow from them and its lists can be filtered per
+// caller. It is safe for concurrent use.
 type Registry struct {
-	mu    sync.RWMutex
-	specs map[string]Spec
+	mu        sync.RWMutex
+	specs     map[string]Spec // tools by full name
+	prompts   map[string]*promptEntry
+	resources map[string]*resourceEntry // static resources by URI
+	templates map[string]*templateEntry // by URI template
+	order     []string                  // template keys in registration order
+	// pending adds the registered tools to the server at Install.
+	pending   []func(*mcp.Server)
+	installed bool
+
+	levels sessionLevels // log levels clients set, for Log
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{specs: make(map[string]Spec)} }
+func NewRegistry() *Registry {
+	return &Registry{
+		specs:     make(map[string]Spec),
+		prompts:   make(map[string]*promptEntry),
+		resources: make(map[string]*resourceEntry),
+		templates: make(map[string]*templateEntry),
+	}
+}
 
 // Lookup returns the spec of the tool named name.
 func (r *Registry) Lookup(name string) (Spec, bool) {
@@ -81,19 +105,29 @@ func (r *Registry) CountFor(endpoint string) int {
 	return n
 }
 
-func (r *Registry) add(s Spec) {
+func (r *Registry) add(s Spec, install func(*mcp.Server)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.mustBeOpen()
 	if _, dup := r.specs[s.Name]; dup {
 		// Wiring error: config validation keeps composed prefixes unique.
 		panic(fmt.Sprintf("tools: tool %q registered twice", s.Name))
 	}
 	r.specs[s.Name] = s
+	r.pending = append(r.pending, install)
 }
 
-// Target is where tools are added: one MCP server, one endpoint's naming.
+// mustBeOpen panics when features are added after Install: the server's
+// capabilities were already derived. r.mu must be held.
+func (r *Registry) mustBeOpen() {
+	if r.installed {
+		panic("tools: feature registered after Registry.Install")
+	}
+}
+
+// Target is where features are added: one registry (one MCP server), one
+// endpoint's naming.
 type Target struct {
-	Server   *mcp.Server
 	Registry *Registry
 	// ServerName is the MCP endpoint the server serves ("main" or an
 	// endpoint name); "" means Endpoint.
@@ -107,11 +141,7 @@ type Target struct {
 	// Observe receives every call's record (log line, metrics, audit,
 	// traces); nil logs each call to Logger and nothing else.
 	Observe *observe.Hub
-	// ClientLog, when set, returns the handler that sends a call's log
-	// records to the client as MCP log notifications (it decides whether
-	// the client asked for them); nil means tools log to the server only.
-	ClientLog func(ctx context.Context, req *mcp.CallToolRequest) slog.Handler
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Name returns base with the target's prefix.
@@ -163,11 +193,14 @@ func Add[In, Out any](t *Target, tool *mcp.Tool, tags []string, h mcp.ToolHandle
 				err = panicError{fmt.Errorf("internal error in %s (request id %s); the server log has the details", spec.Name, c.ID)}
 			}
 			c.SetError(err)
+			logClient(ctx, spec, c.Start, out, err)
 			if rc, ok := any(out).(RowCounter); ok && err == nil && !isNilPointer(rc) {
 				c.SetRows(int64(rc.RowsReturned()))
 			}
 		}()
 		if p := callerOrFallback(req, t.Fallback); p != nil && !p.AllowsTool(base, spec.Tags) {
+			Log(ctx).LogAttrs(ctx, slog.LevelWarn, "call refused", slog.String("tool", spec.Name), slog.String("reason", "scope"),
+				slog.Any("needs_one_of", spec.Tags))
 			return nil, out, deniedError{fmt.Errorf("tool %s is not allowed for %s; it needs one of the scopes %v", spec.Name, p.ID(), spec.Tags)}
 		}
 		return h(ctx, req, in)
@@ -175,16 +208,19 @@ func Add[In, Out any](t *Target, tool *mcp.Tool, tags []string, h mcp.ToolHandle
 	raw := typed(&tt, inner)
 	handler := func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		c := newCall(req, spec, server, t.Mode, callerOrFallback(req, t.Fallback))
-		if t.ClientLog != nil {
-			c.SetClientLog(t.ClientLog(ctx, req))
+		// Log(ctx) writes to the client only (what helps the agent); the
+		// record's Logger writes to the server log and, through this
+		// handler, to the client as well.
+		ctx = t.Registry.withLog(ctx, req, spec.Endpoint)
+		if l := Log(ctx); l != discard {
+			c.SetClientLog(l.Handler())
 		}
 		ctx = hub.StartCall(ctx, c)
 		res, err := raw(ctx, req)
 		hub.EndCall(ctx, c, end(ctx, c, res, err))
 		return res, err
 	}
-	t.Registry.add(spec)
-	t.Server.AddTool(&tt, handler)
+	t.Registry.add(spec, func(s *mcp.Server) { s.AddTool(&tt, handler) })
 }
 
 // newCall starts the record of one call of spec.
@@ -221,6 +257,29 @@ func callerOrFallback(req *mcp.CallToolRequest, fallback *auth.Principal) *auth.
 	return fallback
 }
 
+// logClient reports the end of a call to the client at debug level: tool,
+// outcome, time and rows; never the error text or data (the client has
+// the result).
+func logClient(ctx context.Context, spec Spec, start time.Time, out any, err error) {
+	l := Log(ctx)
+	if !l.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("tool", spec.Name), slog.Float64("elapsed_ms", float64(time.Since(start).Microseconds())/1000)}
+	if err != nil {
+		attrs = append(attrs, slog.String("outcome", "error"))
+		if pe, ok := pg.AsError(err); ok {
+			attrs = append(attrs, slog.String("sqlstate", pe.SQLState))
+		}
+	} else {
+		attrs = append(attrs, slog.String("outcome", "ok"))
+		if rc, ok := out.(RowCounter); ok && !isNilPointer(rc) {
+			attrs = append(attrs, slog.Int("rows", rc.RowsReturned()))
+		}
+	}
+	l.LogAttrs(ctx, slog.LevelDebug, "call finished", attrs...)
+}
+
 // isNilPointer reports whether v is a nil pointer in an interface.
 func isNilPointer(v any) bool {
 	rv := reflect.ValueOf(v)
@@ -228,17 +287,29 @@ func isNilPointer(v any) bool {
 }
 
 // Caller returns the authenticated caller of req, or nil (stdio, auth none).
-func Caller(req *mcp.CallToolRequest) *auth.Principal {
-	if req == nil || req.Extra == nil {
+func Caller(req mcp.Request) *auth.Principal {
+	extra := extraOf(req)
+	if extra == nil {
 		return nil
 	}
-	return auth.FromTokenInfo(req.Extra.TokenInfo)
+	return auth.FromTokenInfo(extra.TokenInfo)
+}
+
+// extraOf returns req's Extra, also for a nil request of a concrete type.
+func extraOf(req mcp.Request) *mcp.RequestExtra {
+	if req == nil {
+		return nil
+	}
+	if v := reflect.ValueOf(req); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil
+	}
+	return req.GetExtra()
 }
 
 // RequestID returns the HTTP request id of req, or a fresh one.
-func RequestID(req *mcp.CallToolRequest) string {
-	if req != nil && req.Extra != nil && req.Extra.Header != nil {
-		if id := req.Extra.Header.Get(RequestIDHeader); id != "" {
+func RequestID(req mcp.Request) string {
+	if extra := extraOf(req); extra != nil && extra.Header != nil {
+		if id := extra.Header.Get(RequestIDHeader); id != "" {
 			return id
 		}
 	}

@@ -107,6 +107,7 @@ func Register(t *tools.Target, opts Options) {
 	})
 
 	opts.registerHerd(t)
+	registerResources(t, opts)
 
 	tools.Add(t, &mcp.Tool{
 		Name:        "calculate_stats",

@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/access"
+	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/tenancy"
@@ -34,7 +35,7 @@ type Options struct {
 	Limits      pg.Limits   // the endpoint's caps (max_rows upper bound for callers)
 	// Resolve maps a request to the database handle of its caller. It is
 	// called once per tool call; the handle's Release runs when the call ends.
-	Resolve func(ctx context.Context, req *mcp.CallToolRequest) (*Handle, error)
+	Resolve func(ctx context.Context, req mcp.Request) (*Handle, error)
 	Logger  *slog.Logger
 	// Health holds analyze_db_health's thresholds (endpoints.NAME.health);
 	// the zero value means dbhealth.DefaultThresholds.
@@ -42,6 +43,11 @@ type Options struct {
 	// HealthCache, when set, receives every analyze_db_health report (the
 	// worst finding get_server_info shows).
 	HealthCache *dbhealth.Cache
+	// Confirm is the endpoint's confirm_destructive; "" means elicit.
+	Confirm config.ConfirmMode
+	// ConfirmKey signs the request state of confirmations; every replica
+	// serving the endpoint must use the same key.
+	ConfirmKey []byte
 }
 
 // Names lists the tool names (unprefixed) mode provides, in registration
@@ -87,6 +93,8 @@ func Register(t *tools.Target, opts Options) {
 		d.registerHealth(t)
 		d.registerAdvisor(t)
 	}
+	d.registerResources(t)
+	d.registerPrompts(t)
 }
 
 type dbtools struct {
@@ -94,7 +102,7 @@ type dbtools struct {
 }
 
 // resolve returns the caller's handle; callers must call Done on it.
-func (d *dbtools) resolve(ctx context.Context, req *mcp.CallToolRequest) (*Handle, error) {
+func (d *dbtools) resolve(ctx context.Context, req mcp.Request) (*Handle, error) {
 	h, err := d.opts.Resolve(ctx, req)
 	if err != nil {
 		return nil, err

@@ -73,6 +73,7 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 	}
 	defer h.Done()
 	verdict, err := sqlguard.ValidateExplain(in.SQL, guardOptions(d.opts.Mode, h.Pool), in.Analyze)
+	logVerdict(ctx, verdict, err)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -103,6 +104,8 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 	if maxBytes <= 0 {
 		maxBytes = h.Pool.Limits().MaxResultBytes
 	}
+	stop := runningProgress(ctx, req, nil)
+	defer stop()
 	err = h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
 		// The planner evaluates immutable functions and the statement's
 		// casts: the same owner code as running it.

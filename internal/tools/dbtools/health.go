@@ -67,7 +67,7 @@ func (d *dbtools) health(ctx context.Context, req *mcp.CallToolRequest, in Healt
 // RunHealth resolves the caller's database and runs the named checks in a
 // read-only transaction that is rolled back, reporting progress after each
 // check. herd_health uses it too.
-func RunHealth(ctx context.Context, resolve func(context.Context, *mcp.CallToolRequest) (*Handle, error), req *mcp.CallToolRequest,
+func RunHealth(ctx context.Context, resolve func(context.Context, mcp.Request) (*Handle, error), req mcp.Request,
 	th dbhealth.Thresholds, names []string, progress *tools.Progress) (*dbhealth.Report, error) {
 	h, err := resolve(ctx, req)
 	if err != nil {

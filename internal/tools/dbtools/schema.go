@@ -3,6 +3,7 @@ package dbtools
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -64,6 +65,10 @@ func (d *dbtools) registerSchema(t *tools.Target) {
 		})
 		if err != nil {
 			return nil, nil, err
+		}
+		if out.Truncated {
+			tools.Log(ctx).LogAttrs(ctx, slog.LevelWarn, "object list truncated",
+				slog.Int("objects_returned", len(out.Objects)), slog.Int("total", out.Total))
 		}
 		return textResult(renderObjects(out)), out, nil
 	})
@@ -170,7 +175,13 @@ func publicOnly(d *catalog.Details) {
 
 // catalogTx runs trusted catalog queries in the caller's read-only,
 // rolled-back transaction (same role and tenant settings as its SQL).
-func (d *dbtools) catalogTx(ctx context.Context, req *mcp.CallToolRequest, fn func(context.Context, catalog.Querier) error) error {
+//
+// A client that asked for progress hears of each step: waiting for a
+// connection, reading the catalog.
+func (d *dbtools) catalogTx(ctx context.Context, req mcp.Request, fn func(context.Context, catalog.Querier) error) error {
+	progress := tools.NewProgress(req)
+	progress.SetTotal(2)
+	progress.Step(ctx, "waiting for a connection to "+d.opts.Endpoint)
 	h, err := d.resolve(ctx, req)
 	if err != nil {
 		return err
@@ -179,6 +190,7 @@ func (d *dbtools) catalogTx(ctx context.Context, req *mcp.CallToolRequest, fn fu
 	opts := h.Tx
 	opts.ReadOnly, opts.Rollback = true, true
 	return describeErr(h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
+		progress.Step(ctx, "reading the catalog")
 		return fn(ctx, tx.Conn())
 	}))
 }

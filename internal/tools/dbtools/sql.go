@@ -3,11 +3,15 @@ package dbtools
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/catalog"
+	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/destructive"
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/sqlguard"
@@ -49,8 +53,9 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 	if err != nil {
 		return nil, nil, err
 	}
-	defer h.Done()
+	defer func() { h.Done() }() // h changes when a confirmation is asked for
 	verdict, err := sqlguard.Validate(in.SQL, guardOptions(mode, h.Pool))
+	logVerdict(ctx, verdict, err)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,6 +70,34 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 	if in.MaxRows > 0 && in.MaxRows < call.MaxRows {
 		call.MaxRows = in.MaxRows
 	}
+
+	var note string
+	if d.opts.Confirm != config.ConfirmNever {
+		f, err := destructive.Classify(in.SQL, mode)
+		if err != nil {
+			return nil, nil, err
+		}
+		if f != nil {
+			// No concurrency slot is held while the user decides.
+			h.Done()
+			c, err := d.confirm(ctx, req, in, verdict, call, f)
+			if err != nil {
+				return nil, nil, err
+			}
+			if c.ask != nil {
+				return c.ask, nil, nil
+			}
+			note = c.note
+			if h, err = d.resolve(ctx, req); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+
+	var received atomic.Int64
+	call.Received = &received
+	stop := runningProgress(ctx, req, &received)
+	defer stop()
 
 	var res *pg.Result
 	switch {
@@ -88,7 +121,26 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 	if err != nil {
 		return nil, nil, d.withSuggestions(ctx, req, describeErr(err))
 	}
-	return textResult(res.Text()), res, nil
+	logResult(ctx, res, call.MaxRows, h.Tx.Limits.MaxResultBytes)
+	text := res.Text()
+	if note != "" {
+		text += "\n" + note
+	}
+	return textResult(text), res, nil
+}
+
+// runningProgress reports a running statement to a client that asked for
+// progress: at once, then every tools.ProgressInterval, the time it has run
+// and the rows received so far. Call stop when the statement ends.
+func runningProgress(ctx context.Context, req mcp.Request, received *atomic.Int64) (stop func()) {
+	start := time.Now()
+	return tools.NewProgress(req).While(ctx, func() string {
+		elapsed := time.Since(start).Round(100 * time.Millisecond)
+		if received == nil {
+			return fmt.Sprintf("statement running for %s", elapsed)
+		}
+		return fmt.Sprintf("statement running for %s, %d rows received so far", elapsed, received.Load())
+	})
 }
 
 // guardOptions tells the validator what it must know of the connection a

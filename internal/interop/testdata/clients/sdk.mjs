@@ -5,9 +5,10 @@
 //                  "headers":{"Authorization":"Bearer k"}}'
 //   node sdk.mjs '{"transport":"stdio","command":"pgherd","args":["stdio",...],"tool":"execute_sql"}'
 //
-// It lists the tools, calls the SQL tool with an array of parameters, and
-// sends a method no server knows, which must come back as JSON-RPC -32601
-// (never a hang). Any failure exits 1 with the reason on stderr.
+// It lists the tools, calls the SQL tool with an array of parameters, sends
+// a method no server knows, lists the prompts and resources, and subscribes
+// to a resource (pgherd offers no subscriptions); the unknown method and the
+// subscription must come back as JSON-RPC -32601 (never a hang). Any failure exits 1 with the reason on stderr.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
@@ -55,11 +56,16 @@ try {
   } catch (e) {
     out.unknownMethod = { code: e.code, message: e.message };
   }
+  const { prompts } = await client.listPrompts();
+  out.prompts = prompts.map((p) => p.name);
+  const { resources } = await client.listResources();
+  out.resources = resources.map((r) => r.uri);
   try {
-    await client.listPrompts();
-    out.prompts = { answered: true };
+    // pgherd offers no resource subscriptions: -32601.
+    await client.subscribeResource({ uri: resources[0].uri });
+    out.subscribe = { answered: true };
   } catch (e) {
-    out.prompts = { code: e.code, message: e.message };
+    out.subscribe = { code: e.code, message: e.message };
   }
   await client.close();
   clearTimeout(deadline);
