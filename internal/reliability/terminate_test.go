@@ -72,8 +72,13 @@ WHERE datname = $1 AND application_name = 'pgherd/herd' AND state = $2`, db.Name
 			}
 			switch phase {
 			case "idle":
-				if failed > 0 {
-					t.Errorf("%d calls failed after terminating idle connections, want 0: %v", failed, kinds)
+				// A backend idle when pg_stat_activity was read may be
+				// taken by a call before the signal lands: that call is
+				// affected, and fails within the termination's window.
+				// Every other call must succeed (the pool retries on a
+				// fresh connection what met a closed one).
+				if outsideFailed > 0 || int64(failed) > killed {
+					t.Errorf("%d calls failed after terminating idle connections (%d away from a termination), want none away from one: %v", failed, outsideFailed, kinds)
 				}
 			case "active":
 				if int64(failed) > killed {
