@@ -98,7 +98,8 @@ func quoteJSON(s string) string {
 }
 
 // BenchmarkObservers is BenchmarkToolCall's in-memory select1 with the
-// observers off (the log line only, metrics disabled) and each of them on:
+// observers off (the log line only, metrics disabled), each of them on, and
+// all of them with one trace in ten sampled:
 // what the call record and its observers cost in-process, per call and in
 // allocations. The load benchmark (observe.sh) measures the server's CPU.
 func BenchmarkObservers(b *testing.B) {
@@ -117,16 +118,22 @@ func BenchmarkObservers(b *testing.B) {
 	for _, v := range []struct {
 		name, server, extra string
 		otlp                bool
+		sampler             string // OTEL_TRACES_SAMPLER_ARG of parentbased_traceidratio
 	}{
-		{"plain", noMetrics, "", false},
-		{"metrics", "", "", false},
-		{"audit", noMetrics, audit, false},
-		{"tracing", noMetrics, "tracing: {trace_sql: true}\n", true},
-		{"all", "", audit + "tracing: {trace_sql: true}\n", true},
+		{"plain", noMetrics, "", false, ""},
+		{"metrics", "", "", false, ""},
+		{"audit", noMetrics, audit, false, ""},
+		{"tracing", noMetrics, "tracing: {trace_sql: true}\n", true, ""},
+		{"all", "", audit + "tracing: {trace_sql: true}\n", true, ""},
+		{"all-sampled-10pct", "", audit + "tracing: {trace_sql: true}\n", true, "0.1"},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			if v.otlp {
 				b.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.URL)
+			}
+			if v.sampler != "" {
+				b.Setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+				b.Setenv("OTEL_TRACES_SAMPLER_ARG", v.sampler)
 			}
 			s, err := serveInProcessWith(ctx, db.URI, expectStateless, v.server, v.extra, nil)
 			if err != nil {

@@ -5,34 +5,42 @@
 #   plain:    the log line only (what every call did before the observers),
 #   observed: every observer on — metrics scraped every second, the audit
 #             log to a file, OTLP traces with trace_sql to a sink that
-#             discards them.
-# The two alternate REPS times, so a burst of load from elsewhere lands on
-# both; the table gives each repetition's pair and the median ratio.
+#             discards them;
+#   untraced: observed without the traces (only with VARIANTS).
+# The variants alternate REPS times, so a burst of load from elsewhere lands
+# on each; the table gives each repetition's figures and the median ratios
+# to plain.
 #
 #   cmd/pgherd-load/observe.sh [results.jsonl]
 #   cmd/pgherd-load/observe.sh --table results.jsonl
 #
 # Needs Go, the PostgreSQL server binaries (as for make test), curl and jq.
 # Settings (environment): REPS (5), WARMUP (3s), DURATION (15s),
-# SESSIONS (16), MODE (stateful), ARGS ('{"sql":"SELECT 1"}').
+# SESSIONS (16), MODE (stateful), ARGS ('{"sql":"SELECT 1"}'),
+# VARIANTS ("plain observed"; "plain untraced observed" separates the cost
+# of the traces).
 set -euo pipefail
 
 table() {
 	jq -rs '
 	  def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
 	  def us: . / 1e3 * 10 | round / 10;
-	  map(. + {cpu: (.server_cpu_ns / .calls)})
-	  | group_by(.rep)
-	  | map({rep: .[0].rep, plain: (map(select(.variant == "plain")) | .[0]), observed: (map(select(.variant == "observed")) | .[0])})
-	  | map(select(.plain != null and .observed != null) | . + {ratio: (.observed.cpu / .plain.cpu)})
-	  | (["rep", "plain µs/call", "observed µs/call", "overhead", "plain calls/s", "observed calls/s", "load avg"] | join(" | ") | "| " + . + " |"),
-	    ("|" + ([range(7)] | map("---") | join("|")) + "|"),
-	    (.[] | [(.rep | tostring), (.plain.cpu | us | tostring), (.observed.cpu | us | tostring),
-	            ((.ratio - 1) * 1000 | round / 10 | tostring) + " %",
-	            (.plain.calls_per_sec | round | tostring), (.observed.calls_per_sec | round | tostring),
-	            ((.plain.loadavg | tostring) + ", " + (.observed.loadavg | tostring))] | join(" | ") | "| " + . + " |"),
-	    ("median overhead: " + ((map(.ratio) | median) - 1 | . * 1000 | round / 10 | tostring) + " % of server CPU per call ("
-	      + (map(.plain.cpu) | median | us | tostring) + " → " + (map(.observed.cpu) | median | us | tostring) + " µs, medians)")
+	  def pct: (. - 1) * 1000 | round / 10 | tostring + " %";
+	  map(. + {cpu: (.server_cpu_ns / .calls)}) as $all
+	  | ($all | map(.variant) | unique | map(select(. != "plain"))) as $vs
+	  | ($all | group_by(.rep) | map({rep: .[0].rep, by: (map({key: .variant, value: .}) | from_entries)})
+	     | map(select(.by.plain != null))) as $reps
+	  | (["rep", "plain µs/call"] + ($vs | map(. + " µs/call (overhead)")) + ["calls/s", "load avg"] | join(" | ") | "| " + . + " |"),
+	    ("|" + ([range(4 + ($vs | length))] | map("---") | join("|")) + "|"),
+	    ($reps[] | . as $r | [($r.rep | tostring), ($r.by.plain.cpu | us | tostring)]
+	      + ($vs | map(. as $v | $r.by[$v] | if . == null then "" else (.cpu | us | tostring) + " (" + (.cpu / $r.by.plain.cpu | pct) + ")" end))
+	      + [([$r.by.plain] + ($vs | map($r.by[.])) | map(select(. != null) | .calls_per_sec | round | tostring) | join(", ")),
+	         ([$r.by.plain] + ($vs | map($r.by[.])) | map(select(. != null) | .loadavg | tostring) | join(", "))]
+	      | join(" | ") | "| " + . + " |"),
+	    ($vs[] as $v | "median overhead, " + $v + ": "
+	      + ($reps | map(select(.by[$v] != null) | .by[$v].cpu / .by.plain.cpu) | median | pct) + " of server CPU per call ("
+	      + ($reps | map(.by.plain.cpu) | median | us | tostring) + " → "
+	      + ($reps | map(select(.by[$v] != null) | .by[$v].cpu) | median | us | tostring) + " µs, medians)")
 	' "$1"
 }
 
@@ -44,7 +52,7 @@ fi
 cd "$(dirname "$0")/../.."
 out=$(realpath -m "${1:-observe-results.jsonl}")
 REPS=${REPS:-5} WARMUP=${WARMUP:-3s} DURATION=${DURATION:-15s} SESSIONS=${SESSIONS:-16} MODE=${MODE:-stateful}
-ARGS=${ARGS:-'{"sql":"SELECT 1"}'}
+ARGS=${ARGS:-'{"sql":"SELECT 1"}'} VARIANTS=${VARIANTS:-plain observed}
 
 tmp=$(mktemp -d)
 pg_pid="" sink_pid="" server_pid="" scraper_pid=""
@@ -69,16 +77,18 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 
 {
 	echo "# $(date -u +%FT%TZ) $(go version) $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
-	echo "# REPS=$REPS WARMUP=$WARMUP DURATION=$DURATION SESSIONS=$SESSIONS MODE=$MODE ARGS=$ARGS"
+	echo "# REPS=$REPS WARMUP=$WARMUP DURATION=$DURATION SESSIONS=$SESSIONS MODE=$MODE ARGS=$ARGS VARIANTS=$VARIANTS"
 } >&2
 
 for rep in $(seq "$REPS"); do
-	for variant in plain observed; do
+	for variant in $VARIANTS; do
+		otlp=""
+		[[ "$variant" == observed ]] && otlp=$sink
 		if [[ "$variant" == plain ]]; then
 			cat >"$tmp/pgherd.yaml" <<-EOF
 				server: {port: $port, session_mode: $MODE, metrics: {enabled: false}}
 				endpoints:
-				  app1: {database_uri: "\${URI}", access_mode: user_ro}
+				  app1: {database_uri: "\${URI}", access_mode: user_ro, allow_privileged_role: true}
 			EOF
 			URI=$uri env -u GOGC -u GOMEMLIMIT -u OTEL_EXPORTER_OTLP_ENDPOINT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>"$tmp/serve.log" &
 		else
@@ -86,18 +96,22 @@ for rep in $(seq "$REPS"); do
 			cat >"$tmp/pgherd.yaml" <<-EOF
 				server: {port: $port, session_mode: $MODE}
 				endpoints:
-				  app1: {database_uri: "\${URI}", access_mode: user_ro}
+				  app1: {database_uri: "\${URI}", access_mode: user_ro, allow_privileged_role: true}
 				audit: {enabled: true, path: "$tmp/audit.jsonl", include_params: true}
 				tracing: {trace_sql: true}
 			EOF
-			URI=$uri OTEL_EXPORTER_OTLP_ENDPOINT=$sink env -u GOGC -u GOMEMLIMIT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>"$tmp/serve.log" &
+			if [[ -n "$otlp" ]]; then
+				URI=$uri OTEL_EXPORTER_OTLP_ENDPOINT=$otlp env -u GOGC -u GOMEMLIMIT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>"$tmp/serve.log" &
+			else
+				URI=$uri env -u GOGC -u GOMEMLIMIT -u OTEL_EXPORTER_OTLP_ENDPOINT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>"$tmp/serve.log" &
+			fi
 		fi
 		server_pid=$!
 		until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do
 			kill -0 "$server_pid" || { cat "$tmp/serve.log" >&2; exit 1; }
 			sleep 0.1
 		done
-		if [[ "$variant" == observed ]]; then
+		if [[ "$variant" != plain ]]; then
 			(while curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"; do sleep 1; done) &
 			scraper_pid=$!
 		fi
@@ -115,7 +129,7 @@ for rep in $(seq "$REPS"); do
 		kill -TERM "$server_pid"
 		wait "$server_pid" || true
 		server_pid=""
-		if [[ "$variant" == observed ]]; then
+		if [[ "$variant" != plain ]]; then
 			echo "   audit records: $(wc -l <"$tmp/audit.jsonl")" >&2
 		fi
 	done
