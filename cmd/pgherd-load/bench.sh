@@ -1,40 +1,60 @@
 #!/usr/bin/env bash
-# Load matrix for docs/benchmarks.md: a separate `pgherd serve` process,
-# measured by pgherd-load, for every combination of query × session mode ×
-# sessions × server GOGC, repeated REPS times (interleaved, so a burst of
-# noise on the machine hits one repetition of many cells rather than every
-# repetition of one).
+# Load matrix of issue #14 for docs/benchmarks.md: the workloads W1-W4 on the
+# e-commerce dataset (cmd/pgherd-load/dataset.go), against a separate
+# `pgherd serve` process (stateless and stateful Streamable HTTP) and
+# `pgherd stdio`, each at every session count, with the raw-pgx baseline of
+# W2-W4 in the same repetition so that every figure is a ratio to it.
+# Repetitions are interleaved, so a burst of load from elsewhere lands in one
+# repetition of many cells rather than in every repetition of one.
 #
-#   cmd/pgherd-load/bench.sh [results.jsonl]      # run, then print the table
+#   cmd/pgherd-load/bench.sh [results.jsonl]       # run, then print the table
 #   cmd/pgherd-load/bench.sh --table results.jsonl # print the table again
 #
 # Needs Go, the PostgreSQL server binaries (as for make test) and jq.
-# Settings (environment): REPS (3), WARMUP (3s), DURATION (8s),
-# SESSIONS ("1 16 64"), MODES ("stateless stateful"), GOGCS ("100 400").
-# The server's GOGC=400 run leaves GOGC unset: pgherd serve's own default.
-# The client runs with GOGC=400 throughout, so only the server's setting
-# changes between columns.
+# Settings (environment): SCALE (0.1; 1 is the issue's full dataset: 100k
+# customers, 10k products, 1M orders, 3M order items), REPS (3), WARMUP (2s),
+# DURATION (6s), SESSIONS ("1 16"), MODES ("stateless stateful stdio"),
+# WORKLOADS ("W1 W2 W3 W4"). pgherd serve runs with its own GC default
+# (GOGC 400); the client with GOGC=400.
 set -euo pipefail
 
 table() {
 	jq -rs '
-	  def median: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+	  def median: map(select(. != null)) | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+	  def r2: if . == null then "–" else (. * 100 | round / 100 | tostring) end;
 	  def ms: if . == null then "–" else (. / 1e6 * 100 | round / 100 | tostring) end;
 	  def us: if . == null or . < 0 then "–" else (. / 1e3 | round | tostring) end;
-	  group_by([.query, .mode, .sessions, .gogc])
-	  | map({query: .[0].query, mode: .[0].mode, sessions: .[0].sessions, gogc: .[0].gogc, n: length,
-	         cps: (map(.calls_per_sec) | median), p50: (map(.latency.p50_ns) | median),
-	         p99: (map(.latency.p99_ns) | median),
-	         server_cpu: (map(if .server_cpu_ns >= 0 then .server_cpu_ns / .calls else null end) | median),
-	         client_cpu: (map(.client_cpu_ns / .calls) | median),
-	         errors: (map(.tool_errors + .protocol_errors) | add),
-	         spread: ((map(.calls_per_sec) | min | round | tostring) + "–" + (map(.calls_per_sec) | max | round | tostring))})
-	  | sort_by(.query, .mode, .sessions, .gogc)
-	  | (["query", "mode", "sessions", "server GOGC", "calls/s (median)", "min–max", "p50 ms", "p99 ms",
-	      "server CPU µs/call", "client CPU µs/call", "errors"] | join(" | ") | "| " + . + " |"),
-	    ("|" + ([range(11)] | map("---") | join("|")) + "|"),
-	    (.[] | [.query, .mode, (.sessions | tostring), .gogc, (.cps | round | tostring), .spread,
-	            (.p50 | ms), (.p99 | ms), (.server_cpu | us), (.client_cpu | us), (.errors | tostring)]
+	  def percall($f): if .[$f] != null and .[$f] >= 0 and .calls > 0 then .[$f] / .calls else null end;
+	  . as $all
+	  | (map(select(.mode == "raw")) | map({key: "\(.rep) \(.workload) \(.sessions)", value: .}) | from_entries) as $raw
+	  | map(select(.mode != "raw") | . + {ratio: ($raw["\(.rep) \(.workload) \(.sessions)"].calls_per_sec as $r | if $r then .calls_per_sec / $r else null end),
+	                                     raw_db: ($raw["\(.rep) \(.workload) \(.sessions)"] | if . then percall("database_cpu_ns") else null end)})
+	  | . + ($all | map(select(.mode == "raw")))
+	  | group_by([.workload, .mode, .sessions])
+	  | map({workload: .[0].workload, mode: .[0].mode, sessions: .[0].sessions, n: length,
+	         cps: (map(.calls_per_sec) | median), ratio: (map(.ratio) | median),
+	         ratios: (map(.ratio | select(. != null) | . * 100 | round / 100 | tostring) | join(", ")),
+	         p50: (map(.latency.p50_ns) | median), p99: (map(.latency.p99_ns) | median),
+	         server_cpu: (map(percall("server_cpu_ns")) | median),
+	         db_cpu: (map(percall("database_cpu_ns")) | median),
+	         raw_db: (map(.raw_db) | median),
+	         client_cpu: (map(percall("client_cpu_ns")) | median),
+	         bytes: (map(.response_bytes) | median),
+	         rss: (map(.server_peak_rss_bytes | select(. != null and . > 0)) | median),
+	         load: (map(.loadavg) | median),
+	         errors: (map(.tool_errors + .protocol_errors) | add)})
+	  | sort_by(.workload, (.mode | if . == "raw" then 0 elif . == "stateless" then 1 elif . == "stateful" then 2 else 3 end), .sessions)
+	  | (["workload", "mode", "sessions", "calls/s", "ratio to raw (median; each rep)", "p50 ms", "p99 ms",
+	      "server CPU µs/call", "db CPU µs/call (raw’s)", "client CPU µs/call", "response bytes", "server peak RSS MiB",
+	      "load avg", "errors"] | join(" | ") | "| " + . + " |"),
+	    ("|" + ([range(14)] | map("---") | join("|")) + "|"),
+	    (.[] | [.workload, .mode, (.sessions | tostring), (.cps | round | tostring),
+	            (if .ratio == null then "–" else (.ratio | r2) + " (" + .ratios + ")" end),
+	            (.p50 | ms), (.p99 | ms), (.server_cpu | us),
+	            ((.db_cpu | us) + (if .raw_db != null then " (" + (.raw_db | us) + ")" else "" end)),
+	            (.client_cpu | us), (.bytes // "–" | tostring),
+	            (if .rss == null then "–" else (.rss / 1048576 * 10 | round / 10 | tostring) end),
+	            (.load | r2), (.errors | tostring)]
 	         | join(" | ") | "| " + . + " |")
 	' "$1"
 }
@@ -46,12 +66,8 @@ fi
 
 cd "$(dirname "$0")/../.."
 out=$(realpath -m "${1:-bench-results.jsonl}")
-REPS=${REPS:-3} WARMUP=${WARMUP:-3s} DURATION=${DURATION:-8s}
-SESSIONS=${SESSIONS:-"1 16 64"} MODES=${MODES:-"stateless stateful"} GOGCS=${GOGCS:-"100 400"}
-declare -A QUERIES=(
-	[select1]='{"sql":"SELECT 1"}'
-	[rows100]='{"sql":"SELECT * FROM customers ORDER BY id LIMIT 100"}'
-)
+SCALE=${SCALE:-0.1} REPS=${REPS:-3} WARMUP=${WARMUP:-2s} DURATION=${DURATION:-6s}
+SESSIONS=${SESSIONS:-"1 16"} MODES=${MODES:-"stateless stateful stdio"} WORKLOADS=${WORKLOADS:-"W1 W2 W3 W4"}
 
 tmp=$(mktemp -d)
 pg_pid="" server_pid=""
@@ -65,51 +81,74 @@ trap cleanup EXIT
 go build -o "$tmp/pgherd" ./cmd/pgherd
 go build -o "$tmp/pgherd-load" ./cmd/pgherd-load
 mkfifo "$tmp/uri"
-"$tmp/pgherd-load" --pg-only >"$tmp/uri" 2>"$tmp/pg.log" &
+echo "# creating the dataset at scale $SCALE…" >&2
+"$tmp/pgherd-load" --pg-only --scale "$SCALE" >"$tmp/uri" 2>"$tmp/pg.log" &
 pg_pid=$!
-read -r uri <"$tmp/uri"
+read -r uri <"$tmp/uri" || { cat "$tmp/pg.log" >&2; exit 1; }
+db_pid=$(pgrep -P "$pg_pid" -x postgres)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 {
 	echo "# $(date -u +%FT%TZ) $(go version) $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
-	echo "# REPS=$REPS WARMUP=$WARMUP DURATION=$DURATION"
+	echo "# SCALE=$SCALE REPS=$REPS WARMUP=$WARMUP DURATION=$DURATION"
 } >&2
 
+config() {
+	cat >"$tmp/pgherd.yaml" <<-EOF
+		server: {port: $port, session_mode: $1}
+		log: {level: warn}
+		endpoints:
+		  app1: {database_uri: "\${URI}", access_mode: user_ro}
+	EOF
+}
+
+# measure WORKLOAD SESSIONS MODE [pgherd-load flags…]
+measure() {
+	local workload=$1 sessions=$2 mode=$3 load
+	shift 3
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	URI=$uri GOGC=400 "$tmp/pgherd-load" --json --workload "$workload" --sessions "$sessions" \
+		--warmup "$WARMUP" --duration "$DURATION" --db-pid "$db_pid" "$@" |
+		jq -c --arg w "$workload" --arg m "$mode" --arg l "$load" --argjson r "$rep" \
+			'. + {workload: $w, mode: $m, rep: $r, loadavg: ($l | tonumber)}' |
+		tee -a "$out" |
+		jq -r '"\(.rep) \(.workload) \(.mode) s=\(.sessions): \(.calls_per_sec | round) calls/s, p50 \(.latency.p50_ns / 1e6 * 100 | round / 100) ms, errors \(.tool_errors + .protocol_errors), load \(.loadavg)"' >&2 ||
+		true # failed calls are in the results; a run that could not start says why on stderr
+}
+
 for rep in $(seq "$REPS"); do
+	for workload in $WORKLOADS; do
+		[[ "$workload" == W1 ]] && continue # tools/list has no database counterpart
+		for sessions in $SESSIONS; do
+			measure "$workload" "$sessions" raw --raw-dsn "$uri"
+		done
+	done
 	for mode in $MODES; do
-		for gogc in $GOGCS; do
-			cat >"$tmp/pgherd.yaml" <<-EOF
-				server: {port: $port, session_mode: $mode}
-				log: {level: warn}
-				endpoints:
-				  app1: {database_uri: "\${URI}", access_mode: user_ro}
-			EOF
-			if [[ "$gogc" == 400 ]]; then
-				URI=$uri env -u GOGC -u GOMEMLIMIT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>>"$tmp/serve.log" &
-			else
-				URI=$uri GOGC=$gogc env -u GOMEMLIMIT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>>"$tmp/serve.log" &
-			fi
-			server_pid=$!
-			until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do
-				kill -0 "$server_pid" || { cat "$tmp/serve.log" >&2; exit 1; }
-				sleep 0.1
-			done
-			for query in "${!QUERIES[@]}"; do
+		if [[ "$mode" == stdio ]]; then
+			config stateless
+			for workload in $WORKLOADS; do
 				for sessions in $SESSIONS; do
-					load=$(cut -d' ' -f1 /proc/loadavg)
-					GOGC=400 "$tmp/pgherd-load" --json --url "http://127.0.0.1:$port/app1/mcp" --expect "$mode" \
-						--args "${QUERIES[$query]}" --sessions "$sessions" --warmup "$WARMUP" --duration "$DURATION" \
-						--server-pid "$server_pid" |
-						jq -c --arg q "$query" --arg m "$mode" --arg g "$gogc" --arg l "$load" --argjson r "$rep" \
-							'. + {query: $q, mode: $m, gogc: $g, rep: $r, loadavg: ($l | tonumber)}' |
-						tee -a "$out" | jq -r '"\(.rep) \(.query) \(.mode) s=\(.sessions) GOGC=\(.gogc): \(.calls_per_sec | round) calls/s, p50 \(.latency.p50_ns / 1e6 * 100 | round / 100) ms, p99 \(.latency.p99_ns / 1e6 * 100 | round / 100) ms, errors \(.tool_errors + .protocol_errors), load \(.loadavg)"' >&2 ||
-						true # failed calls are in the results; a run that could not start says why on stderr
+					measure "$workload" "$sessions" stdio --transport stdio -- \
+						env -u GOGC -u GOMEMLIMIT URI="$uri" "$tmp/pgherd" stdio --config "$tmp/pgherd.yaml" --endpoint app1
 				done
 			done
-			kill -TERM "$server_pid"
-			wait "$server_pid" || true
-			server_pid=""
+			continue
+		fi
+		config "$mode"
+		URI=$uri env -u GOGC -u GOMEMLIMIT "$tmp/pgherd" serve --config "$tmp/pgherd.yaml" 2>>"$tmp/serve.log" &
+		server_pid=$!
+		until curl -sf "http://127.0.0.1:$port/health" >/dev/null; do
+			kill -0 "$server_pid" || { cat "$tmp/serve.log" >&2; exit 1; }
+			sleep 0.1
 		done
+		for workload in $WORKLOADS; do
+			for sessions in $SESSIONS; do
+				measure "$workload" "$sessions" "$mode" --url "http://127.0.0.1:$port/app1/mcp" --expect "$mode" --server-pid "$server_pid"
+			done
+		done
+		kill -TERM "$server_pid"
+		wait "$server_pid" || true
+		server_pid=""
 	done
 done
 table "$out"

@@ -22,22 +22,39 @@ import (
 const (
 	transportStreamable = "streamable" // Streamable HTTP (/…/mcp)
 	transportSSE        = "sse"        // legacy HTTP+SSE (/…/sse)
+	transportStdio      = "stdio"      // a server process started with Options.Command
 )
 
-// Session-mode expectations.
+// Clients the tool drives a server with.
+const (
+	clientLean = "lean" // plain HTTP or pipes, prebuilt requests, responses read structurally (lean.go)
+	clientSDK  = "sdk"  // go-sdk's client, which decodes every response
+)
+
+// Session-mode expectations, and the modes a report shows.
 const (
 	expectAny       = "any"
 	expectStateless = "stateless"
 	expectStateful  = "stateful"
+	modeStdio       = "stdio" // one stdio session, calls multiplexed on it
+	modeRaw         = "raw"   // the pgx baseline: no MCP at all
 )
 
 // Options configure [Run]. Zero values mean the defaults of the flags.
 type Options struct {
 	URL       string // the endpoint: …/mcp for streamable, …/sse for sse
-	Transport string // transportStreamable (default) or transportSSE
-	Tool      string
-	Args      json.RawMessage // the tool's arguments, a JSON object
-	Sessions  int             // concurrent client sessions, each calling in a loop
+	Transport string // transportStreamable (default), transportSSE or transportStdio
+	// Command starts the server for transportStdio (argv; no shell).
+	Command []string
+	Client  string // clientLean (default) or clientSDK
+	Method  string // methodCallTool (default) or methodListTools
+	Tool    string
+	Args    json.RawMessage // the tool's arguments, a JSON object
+	// RawDSN, when set, runs the baseline instead of MCP calls: the
+	// statement in Args ({"sql", "params"}) through pgx, straight to
+	// PostgreSQL (raw.go).
+	RawDSN   string
+	Sessions int // concurrent client sessions, each calling in a loop
 	// Warmup runs every session this long before measuring; its calls are
 	// not counted.
 	Warmup time.Duration
@@ -51,11 +68,15 @@ type Options struct {
 	// Expect is the session mode the server must show: expectStateless (no
 	// Mcp-Session-Id), expectStateful, or expectAny. Streamable only.
 	Expect      string
-	Protocol    string        // protocol version to ask for; "" is the client's latest
+	Protocol    string        // protocol version to ask for; "" picks as go-sdk's client does
 	CallTimeout time.Duration // per call; default 30s
-	// ServerPID, when positive, is the server process whose CPU time the
-	// report gives per call (Linux).
+	// ServerPID, when positive, is the server process whose CPU time and
+	// peak memory the report gives (Linux). With transportStdio it is the
+	// started process.
 	ServerPID int
+	// DatabasePID, when positive, is the PostgreSQL postmaster whose CPU
+	// time, its backends' included, the report gives per call (Linux).
+	DatabasePID int
 	// CPUProfile, when set, receives a CPU profile of this process during
 	// the measured window (with --self: the server's too).
 	CPUProfile io.Writer
@@ -65,10 +86,12 @@ type Options struct {
 type Report struct {
 	URL         string          `json:"url"`
 	Transport   string          `json:"transport"`
+	Client      string          `json:"client"`
+	Method      string          `json:"method"`
 	Tool        string          `json:"tool"`
 	Args        json.RawMessage `json:"args"`
 	Sessions    int             `json:"sessions"`
-	SessionMode string          `json:"session_mode"` // as observed: stateless or stateful
+	SessionMode string          `json:"session_mode"` // as observed: stateless, stateful, stdio or raw
 	Protocol    string          `json:"protocol"`     // negotiated
 	Connect     Summary         `json:"connect"`      // time to open each session
 
@@ -91,6 +114,21 @@ type Report struct {
 	// ServerCPU is the server process's CPU time during the window (with
 	// Options.ServerPID); -1 when unknown.
 	ServerCPU time.Duration `json:"server_cpu_ns"`
+	// DatabaseCPU is the PostgreSQL server's CPU time during the window,
+	// every backend included (with Options.DatabasePID); -1 when unknown.
+	DatabaseCPU time.Duration `json:"database_cpu_ns"`
+	// ServerPeakRSS is the server's peak resident memory during the window
+	// (VmHWM, reset when the window starts), or at any time since it
+	// started when the reset is not allowed; -1 when unknown.
+	ServerPeakRSS int64 `json:"server_peak_rss_bytes"`
+	// PeakSinceStart: the peak could not be reset at the start of the
+	// window (another user's process), so it is the peak since the server
+	// started.
+	PeakSinceStart bool `json:"server_peak_rss_since_start,omitempty"`
+	// ResponseBytes is the mean size of a successful call's JSON-RPC
+	// response (the message, without HTTP or SSE framing); lean client
+	// only, else 0.
+	ResponseBytes int `json:"response_bytes"`
 	// Interrupted: the run was stopped (Ctrl-C) before its end.
 	Interrupted bool `json:"interrupted,omitempty"`
 }
@@ -104,14 +142,40 @@ type ErrorCount struct {
 // maxErrorKinds bounds the distinct error messages a report keeps.
 const maxErrorKinds = 10
 
+// caller makes one session's calls.
+type caller interface {
+	call(ctx context.Context) outcome
+	// info returns the negotiated protocol and the session id ("" when
+	// sessionless).
+	info() (protocol, session string)
+	close()
+}
+
+// Kinds of outcome.
+const (
+	callOK      = iota
+	toolFailed  // a result with isError
+	protoFailed // JSON-RPC error, HTTP status, transport
+)
+
+// outcome is what one call came to.
+type outcome struct {
+	kind  int
+	msg   string // the error message
+	bytes int    // response size, when known
+}
+
+func protocolFailure(msg string) outcome { return outcome{kind: protoFailed, msg: msg} }
+
 // worker is one client session's share of the run.
 type worker struct {
-	cs        *mcp.ClientSession
+	c         caller
 	latencies []time.Duration // successful measured calls
 	calls     int             // measured calls
 	warmup    int
 	toolErr   int
 	protoErr  int
+	respBytes int64 // of successful measured calls
 	errors    map[string]int
 	lastEnd   time.Time // end of its last measured call
 }
@@ -124,36 +188,43 @@ type worker struct {
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts = withDefaults(opts)
 	hc := &http.Client{Transport: &headerTransport{header: opts.Header, base: &http.Transport{
-		// Each session keeps a connection busy (two in stateful mode: the
-		// event stream and the calls); http.Transport keeps only two idle
-		// per host by default, and a connection closed after each call would
-		// measure TCP set-up rather than pgherd.
+		// Each session keeps a connection busy (two in stateful mode with
+		// go-sdk's client: the event stream and the calls); http.Transport
+		// keeps only two idle per host by default, and a connection closed
+		// after each call would measure TCP set-up rather than pgherd.
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: 2*opts.Sessions + 8,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   false,
+		// Go asks for gzip by default; MCP clients rarely do, and pgherd
+		// does not compress.
+		DisableCompression: true,
 	}}}
 	defer hc.CloseIdleConnections()
 
-	rep := &Report{URL: opts.URL, Transport: opts.Transport, Tool: opts.Tool, Args: opts.Args, Sessions: opts.Sessions,
-		Warmup: opts.Warmup, ServerCPU: -1}
-	workers, connect, err := connectAll(ctx, hc, opts)
-	defer func() {
-		for _, w := range workers {
-			if w.cs != nil {
-				w.cs.Close()
-			}
-		}
-	}()
+	rep := &Report{URL: opts.URL, Transport: opts.Transport, Client: opts.Client, Method: opts.Method, Tool: opts.Tool,
+		Args: opts.Args, Sessions: opts.Sessions, Warmup: opts.Warmup, ServerCPU: -1, DatabaseCPU: -1, ServerPeakRSS: -1}
+	if opts.RawDSN != "" {
+		rep.URL, rep.Transport, rep.Client, rep.Tool = "", modeRaw, modeRaw, ""
+	}
+	workers, connect, cleanup, err := connectAll(ctx, hc, &opts)
+	defer cleanup()
 	if err != nil {
 		return nil, err
 	}
 	rep.Connect = summarize(connect)
-	rep.Protocol = workers[0].cs.InitializeResult().ProtocolVersion
-	rep.SessionMode = expectStateless
-	if workers[0].cs.ID() != "" || opts.Transport == transportSSE {
+	protocol, session := workers[0].c.info()
+	rep.Protocol = protocol
+	switch {
+	case opts.RawDSN != "":
+		rep.SessionMode = modeRaw
+	case opts.Transport == transportStdio:
+		rep.SessionMode = modeStdio
+	case session != "" || opts.Transport == transportSSE:
 		// The legacy transport is a session by nature: one event stream.
 		rep.SessionMode = expectStateful
+	default:
+		rep.SessionMode = expectStateless
 	}
 
 	start := time.Now()
@@ -162,8 +233,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var started atomic.Int64 // measured calls started, in Calls mode
 
 	// CPU at the start of the window, sampled when it starts.
-	var cpu0, server0 time.Duration
-	var profiling bool
+	var cpu0, server0, db0 time.Duration
+	var profiling, peakReset bool
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
@@ -171,8 +242,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		case <-time.After(time.Until(measureFrom)):
 		case <-ctx.Done():
 		}
+		if opts.ServerPID > 0 {
+			peakReset = resetPeakRSS(opts.ServerPID) == nil
+		}
 		cpu0 = processCPU()
 		server0 = pidCPU(opts.ServerPID)
+		db0 = treeCPU(opts.DatabasePID)
 		if opts.CPUProfile != nil {
 			profiling = pprof.StartCPUProfile(opts.CPUProfile) == nil
 		}
@@ -193,11 +268,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 						return
 					}
 				}
-				// Fresh params for every call, as a real client builds them:
-				// CallTool writes _meta into the params it is given (so
-				// sharing them between sessions is a data race), and reused
-				// params would skip that work.
-				w.call(&mcp.CallToolParams{Name: opts.Tool, Arguments: opts.Args}, opts.CallTimeout, measured, t)
+				w.call(opts.CallTimeout, measured, t)
 			}
 		})
 	}
@@ -207,14 +278,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		pprof.StopCPUProfile()
 	}
 	rep.CPU = processCPU() - cpu0
+	if s := pidCPU(opts.ServerPID); s >= 0 && server0 >= 0 {
+		rep.ServerCPU = s - server0
+	}
+	if d := treeCPU(opts.DatabasePID); d >= 0 && db0 >= 0 {
+		rep.DatabaseCPU = d - db0
+	}
 	if opts.ServerPID > 0 {
-		if s := pidCPU(opts.ServerPID); s >= 0 && server0 >= 0 {
-			rep.ServerCPU = s - server0
-		}
+		rep.ServerPeakRSS = memStatus(opts.ServerPID, "VmHWM")
+		rep.PeakSinceStart = !peakReset // without the reset, VmHWM is the peak since the server started: still a bound
 	}
 	rep.Interrupted = ctx.Err() != nil
 
 	var all []time.Duration
+	var respBytes int64
 	errs := map[string]int{}
 	end := measureFrom
 	for _, w := range workers {
@@ -223,6 +300,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		rep.WarmupCalls += w.warmup
 		rep.ToolErrors += w.toolErr
 		rep.ProtocolErrors += w.protoErr
+		respBytes += w.respBytes
 		for m, n := range w.errors {
 			errs[m] += n
 		}
@@ -231,6 +309,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	rep.OK = len(all)
+	if rep.OK > 0 {
+		rep.ResponseBytes = int(respBytes / int64(rep.OK))
+	}
 	rep.Latency = summarize(all)
 	rep.Window = end.Sub(measureFrom)
 	if rep.Window > 0 {
@@ -251,6 +332,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 func withDefaults(o Options) Options {
 	o.Transport = cmp.Or(o.Transport, transportStreamable)
+	o.Client = cmp.Or(o.Client, clientLean)
+	if o.Transport == transportSSE {
+		o.Client = clientSDK // the lean client speaks Streamable HTTP and stdio
+	}
+	o.Method = cmp.Or(o.Method, methodCallTool)
 	o.Expect = cmp.Or(o.Expect, expectAny)
 	o.Sessions = max(o.Sessions, 1)
 	if o.CallTimeout <= 0 {
@@ -263,17 +349,69 @@ func withDefaults(o Options) Options {
 }
 
 // connectAll opens every session, concurrently, and checks each against
-// the expected session mode. On error the sessions opened so far are
-// returned for closing.
-func connectAll(ctx context.Context, hc *http.Client, opts Options) ([]*worker, []time.Duration, error) {
+// the expected session mode. cleanup closes what was opened, also after an
+// error.
+func connectAll(ctx context.Context, hc *http.Client, opts *Options) (_ []*worker, _ []time.Duration, cleanup func(), _ error) {
 	workers := make([]*worker, opts.Sessions)
 	took := make([]time.Duration, opts.Sessions)
 	errs := make([]error, opts.Sessions)
-	client := mcp.NewClient(&mcp.Implementation{Name: "pgherd-load", Version: "0"}, nil)
-	var wg sync.WaitGroup
+	var closers []func()
+	cleanup = func() {
+		for _, w := range workers {
+			if w != nil && w.c != nil {
+				w.c.close()
+			}
+		}
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}
 	for i := range workers {
 		workers[i] = &worker{errors: map[string]int{}}
-		wg.Go(func() {
+	}
+
+	var open func(ctx context.Context, i int) (caller, error)
+	switch {
+	case opts.RawDSN != "":
+		begin := time.Now()
+		pool, err := openRaw(ctx, opts.RawDSN, opts.Sessions)
+		if err != nil {
+			return nil, nil, cleanup, err
+		}
+		closers = append(closers, pool.Close)
+		if opts.DatabasePID <= 0 {
+			opts.DatabasePID = postmasterOf(ctx, pool)
+		}
+		connected := time.Since(begin)
+		open = func(context.Context, int) (caller, error) {
+			took[0] = connected
+			return newRawCaller(pool, opts.Args)
+		}
+	case opts.Transport == transportStdio:
+		begin := time.Now()
+		s, err := startStdio(ctx, opts.Command)
+		if err != nil {
+			return nil, nil, cleanup, err
+		}
+		closers = append(closers, s.close)
+		if opts.ServerPID <= 0 {
+			opts.ServerPID = s.Pid()
+		}
+		connected := time.Since(begin)
+		req := newRequest(opts.Method, opts.Tool, opts.Args, false)
+		open = func(context.Context, int) (caller, error) {
+			took[0] = connected
+			return &stdioCaller{s: s, req: req}, nil
+		}
+	case opts.Client == clientLean:
+		// The lean client sets its headers itself: no clone per request.
+		lean := &http.Client{Transport: hc.Transport.(*headerTransport).base}
+		open = func(ctx context.Context, i int) (caller, error) {
+			return connectLeanHTTP(ctx, lean, *opts)
+		}
+	default:
+		client := mcp.NewClient(&mcp.Implementation{Name: "pgherd-load", Version: "0"}, nil)
+		open = func(ctx context.Context, i int) (caller, error) {
 			var t mcp.Transport
 			switch opts.Transport {
 			case transportSSE:
@@ -281,48 +419,64 @@ func connectAll(ctx context.Context, hc *http.Client, opts Options) ([]*worker, 
 			default:
 				t = &mcp.StreamableClientTransport{Endpoint: opts.URL, HTTPClient: hc}
 			}
-			begin := time.Now()
 			// The legacy SSE transport keeps its event stream on the Connect
 			// context, so it must not be a short-lived one; ctx lives for
 			// the run.
 			cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: opts.Protocol})
-			took[i] = time.Since(begin)
 			if err != nil {
-				errs[i] = fmt.Errorf("session %d: connecting to %s: %w", i+1, opts.URL, err)
+				return nil, err
+			}
+			return &sdkCaller{cs: cs, method: opts.Method, tool: opts.Tool, args: opts.Args}, nil
+		}
+	}
+
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			begin := time.Now()
+			c, err := open(ctx, i)
+			if took[i] == 0 {
+				took[i] = time.Since(begin)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("session %d: connecting to %s: %w", i+1, cmp.Or(opts.URL, strings.Join(opts.Command, " ")), err)
 				return
 			}
-			workers[i].cs = cs
-			errs[i] = checkMode(cs, opts)
+			workers[i].c = c
+			errs[i] = checkMode(c, opts)
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return workers, nil, err
+		return nil, nil, cleanup, err
 	}
-	return workers, took, nil
+	if opts.RawDSN != "" || opts.Transport == transportStdio {
+		took = took[:1] // one pool or one process, opened once
+	}
+	return workers, took, cleanup, nil
 }
 
 // checkMode compares a session with the expected session mode.
-func checkMode(cs *mcp.ClientSession, opts Options) error {
-	if opts.Transport != transportStreamable {
+func checkMode(c caller, opts *Options) error {
+	if opts.Transport != transportStreamable || opts.RawDSN != "" {
 		return nil
 	}
-	switch id := cs.ID(); {
+	switch protocol, id := c.info(); {
 	case opts.Expect == expectStateless && id != "":
 		return fmt.Errorf("expected a stateless server, but it issued session id %q (server.session_mode is stateful)", id)
 	case opts.Expect == expectStateful && id == "":
 		return fmt.Errorf("expected a stateful server, but it issued no session id (server.session_mode is stateless, or protocol %s is sessionless)",
-			cs.InitializeResult().ProtocolVersion)
+			protocol)
 	}
 	return nil
 }
 
 // call makes one call and records it.
-func (w *worker) call(params *mcp.CallToolParams, timeout time.Duration, measured bool, start time.Time) {
+func (w *worker) call(timeout time.Duration, measured bool, start time.Time) {
 	// Not the run's context: a call in flight when the run is interrupted
 	// finishes, rather than being counted as a cancellation error.
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	res, err := w.cs.CallTool(ctx, params)
+	o := w.c.call(ctx)
 	cancel()
 	end := time.Now()
 	if !measured {
@@ -331,15 +485,16 @@ func (w *worker) call(params *mcp.CallToolParams, timeout time.Duration, measure
 	}
 	w.calls++
 	w.lastEnd = end
-	switch {
-	case err != nil:
+	switch o.kind {
+	case protoFailed:
 		w.protoErr++
-		w.errors[errorKey("protocol", err.Error())]++
-	case res.IsError:
+		w.errors[errorKey("protocol", o.msg)]++
+	case toolFailed:
 		w.toolErr++
-		w.errors[errorKey("tool", toolText(res))]++
+		w.errors[errorKey("tool", o.msg)]++
 	default:
 		w.latencies = append(w.latencies, end.Sub(start))
+		w.respBytes += int64(o.bytes)
 	}
 }
 
@@ -350,6 +505,40 @@ func errorKey(kind, msg string) string {
 	}
 	return kind + ": " + msg
 }
+
+// sdkCaller makes calls through a go-sdk client session.
+type sdkCaller struct {
+	cs     *mcp.ClientSession
+	method string
+	tool   string
+	args   json.RawMessage
+}
+
+func (c *sdkCaller) call(ctx context.Context) outcome {
+	if c.method == methodListTools {
+		if _, err := c.cs.ListTools(ctx, nil); err != nil {
+			return protocolFailure(err.Error())
+		}
+		return outcome{kind: callOK}
+	}
+	// Fresh params for every call, as a real client builds them: CallTool
+	// writes _meta into the params it is given (so sharing them between
+	// sessions is a data race), and reused params would skip that work.
+	res, err := c.cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: c.args})
+	switch {
+	case err != nil:
+		return protocolFailure(err.Error())
+	case res.IsError:
+		return outcome{kind: toolFailed, msg: toolText(res)}
+	}
+	return outcome{kind: callOK}
+}
+
+func (c *sdkCaller) info() (string, string) {
+	return c.cs.InitializeResult().ProtocolVersion, c.cs.ID()
+}
+
+func (c *sdkCaller) close() { c.cs.Close() }
 
 func toolText(res *mcp.CallToolResult) string {
 	var b strings.Builder

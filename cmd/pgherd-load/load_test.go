@@ -56,7 +56,11 @@ func TestFlags(t *testing.T) {
 	}{
 		{[]string{"--args", "{nope"}, "--args: invalid character"},
 		{[]string{"--args", "[1]"}, "--args: json: cannot unmarshal array"},
-		{[]string{"--transport", "websocket"}, `--transport "websocket": use streamable or sse`},
+		{[]string{"--transport", "websocket"}, `--transport "websocket": use streamable, sse or stdio`},
+		{[]string{"--transport", "stdio"}, "--transport stdio: give the server's command after --"},
+		{[]string{"--client", "fat"}, `--client "fat": use lean or sdk`},
+		{[]string{"--method", "ping"}, `--method "ping": use tools/call or tools/list`},
+		{[]string{"--raw-dsn", "postgres://x", "--method", "tools/list"}, "--raw-dsn runs a statement"},
 		{[]string{"--expect", "maybe"}, `--expect "maybe"`},
 		{[]string{"--sessions", "0"}, "--sessions 0: use 1 or more"},
 		{[]string{"--calls", "-1"}, "--calls -1"},
@@ -133,6 +137,14 @@ func TestRunCounts(t *testing.T) {
 			opts: Options{Args: json.RawMessage(`{"sql":"SELECT * FROM customers ORDER BY id LIMIT 100"}`), Sessions: 3, Calls: 30, Expect: expectStateful},
 		},
 		{
+			name: "sdk client", server: stateful, ok: 12, mode: expectStateful,
+			opts: Options{Client: clientSDK, Args: json.RawMessage(`{"sql":"SELECT 1"}`), Sessions: 2, Calls: 12, Expect: expectStateful},
+		},
+		{
+			name: "tools/list", server: stateless, ok: 10, mode: expectStateless,
+			opts: Options{Method: methodListTools, Sessions: 2, Calls: 10},
+		},
+		{
 			name: "legacy sse", server: stateless, ok: 10, mode: expectStateful,
 			opts: Options{Transport: transportSSE, Args: json.RawMessage(`{"sql":"SELECT 1"}`), Sessions: 2, Calls: 10},
 		},
@@ -176,6 +188,34 @@ func TestRunCounts(t *testing.T) {
 			}
 			if rep.Window <= 0 || rep.CallsPerSec <= 0 {
 				t.Errorf("window %v, %v calls/s; want both positive", rep.Window, rep.CallsPerSec)
+			}
+		})
+	}
+}
+
+// TestRunRaw: the pgx baseline runs the statement with its parameters and
+// counts a database error as a failed call.
+func TestRunRaw(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	if err := seed(context.Background(), db.URI); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args   string
+		ok     int
+		failed int
+	}{
+		{`{"sql":"SELECT * FROM customers WHERE id <= $1","params":[100]}`, 20, 0},
+		{`{"sql":"SELECT * FROM nope"}`, 0, 6},
+	}
+	for _, c := range cases {
+		t.Run(c.args, func(t *testing.T) {
+			rep, err := Run(context.Background(), Options{RawDSN: db.URI, Args: json.RawMessage(c.args), Sessions: 2, Calls: c.ok + c.failed})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if rep.OK != c.ok || rep.ToolErrors+rep.ProtocolErrors != c.failed || rep.SessionMode != modeRaw {
+				t.Errorf("ok %d failed %d mode %s; want %d %d %s (errors %v)", rep.OK, rep.ToolErrors+rep.ProtocolErrors, rep.SessionMode, c.ok, c.failed, modeRaw, rep.Errors)
 			}
 		})
 	}

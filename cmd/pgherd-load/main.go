@@ -34,6 +34,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,6 +72,8 @@ type flags struct {
 	otlpSink   string
 	jsonOut    bool
 	cpuprofile string
+	scale      float64
+	workload   string
 }
 
 func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
@@ -83,7 +86,9 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	}
 	o := &f.opts
 	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8000/"+selfEndpoint+"/mcp", "MCP endpoint URL (…/mcp; …/sse with --transport sse)")
-	fs.StringVar(&o.Transport, "transport", transportStreamable, "streamable or sse (legacy HTTP+SSE)")
+	fs.StringVar(&o.Transport, "transport", transportStreamable, "streamable, sse (legacy HTTP+SSE) or stdio (the server command follows --)")
+	fs.StringVar(&o.Client, "client", clientLean, "lean (plain HTTP or pipes, minimal JSON-RPC, results not decoded) or sdk (go-sdk's client)")
+	fs.StringVar(&o.Method, "method", methodCallTool, "tools/call (--tool with --args) or tools/list")
 	fs.StringVar(&o.Tool, "tool", selfEndpoint+"_execute_sql", "tool to call")
 	fs.StringVar(&f.args, "args", `{"sql":"SELECT 1"}`, "tool arguments, a JSON object")
 	fs.IntVar(&o.Sessions, "sessions", 16, "concurrent client sessions")
@@ -94,7 +99,11 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&o.Expect, "expect", expectAny, "session mode the server must show: stateless, stateful or any; with --self, the mode it serves")
 	fs.StringVar(&o.Protocol, "protocol", "", "MCP protocol version to ask for (default: the client's latest)")
 	fs.DurationVar(&o.CallTimeout, "call-timeout", 30*time.Second, "timeout of one call")
-	fs.IntVar(&o.ServerPID, "server-pid", 0, "report the CPU time of this server process per call (Linux)")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "report the CPU time and peak memory of this server process (Linux)")
+	fs.IntVar(&o.DatabasePID, "db-pid", 0, "report the CPU time of this PostgreSQL postmaster and its backends per call (Linux;\nwith --raw-dsn found from the connection when the server is local)")
+	fs.StringVar(&o.RawDSN, "raw-dsn", "", "baseline: run --args' statement ({\"sql\": …, \"params\": […]}) with pgx straight on this database, no MCP")
+	fs.Float64Var(&f.scale, "scale", 0.1, "size of the dataset --self and --pg-only create (1: 100k customers, 10k products, 1M orders, 3M order items)")
+	fs.StringVar(&f.workload, "workload", "", "W1 (tools/list), W2 (SELECT 1), W3 (1,000 orders × 6 columns) or W4 (aggregate join, LIMIT 50):\nsets --method and --args")
 	fs.BoolVar(&f.self, "self", false, "start a throwaway PostgreSQL and an in-process pgherd, and measure them")
 	fs.BoolVar(&f.pgOnly, "pg-only", false, "only start the throwaway PostgreSQL with --self's database, print its URI and wait for Ctrl-C\n(to measure a separate pgherd serve process against it)")
 	fs.StringVar(&f.otlpSink, "otlp-sink", "", "only serve an OTLP/HTTP trace receiver on this address (host:port) that discards what it gets,\nprint its URL and wait for Ctrl-C (to measure a pgherd serve with tracing on)")
@@ -106,7 +115,12 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 		}
 		return nil, usageError{err.Error()}
 	}
-	if fs.NArg() > 0 {
+	if o.Transport == transportStdio {
+		if fs.NArg() == 0 {
+			return nil, usageError{"--transport stdio: give the server's command after --, e.g. -- pgherd stdio --config pgherd.yaml --endpoint app1"}
+		}
+		o.Command = fs.Args()
+	} else if fs.NArg() > 0 {
 		return nil, usageError{fmt.Sprintf("unexpected argument %q; every setting is a flag (pgherd-load -h lists them)", fs.Arg(0))}
 	}
 	var probe map[string]any
@@ -114,9 +128,38 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 		return nil, usageError{fmt.Sprintf("--args: %v; give a JSON object like '{\"sql\":\"SELECT 1\"}'", err)}
 	}
 	o.Args = json.RawMessage(f.args)
+	if f.workload != "" {
+		args, ok := workloads[f.workload]
+		switch {
+		case !ok:
+			return nil, usageError{fmt.Sprintf("--workload %q: use W1, W2, W3 or W4", f.workload)}
+		case isFlagSet(fs, "args") || isFlagSet(fs, "method"):
+			return nil, usageError{"--workload sets --method and --args: give one or the other"}
+		case args == "":
+			o.Method = methodListTools
+		default:
+			o.Args = json.RawMessage(args)
+		}
+	}
+	if _, err := datasetStatements(f.scale); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if o.Transport == transportSSE && !isFlagSet(fs, "client") {
+		o.Client = clientSDK
+	}
 	switch {
-	case o.Transport != transportStreamable && o.Transport != transportSSE:
-		return nil, usageError{fmt.Sprintf("--transport %q: use streamable or sse", o.Transport)}
+	case o.Transport != transportStreamable && o.Transport != transportSSE && o.Transport != transportStdio:
+		return nil, usageError{fmt.Sprintf("--transport %q: use streamable, sse or stdio", o.Transport)}
+	case o.Client != clientLean && o.Client != clientSDK:
+		return nil, usageError{fmt.Sprintf("--client %q: use lean or sdk", o.Client)}
+	case o.Client == clientSDK && o.Transport == transportStdio:
+		return nil, usageError{"--client sdk --transport stdio: stdio runs with the lean client only"}
+	case o.Client == clientLean && o.Transport == transportSSE && isFlagSet(fs, "client"):
+		return nil, usageError{"--client lean --transport sse: the legacy transport runs with the sdk client only"}
+	case o.Method != methodCallTool && o.Method != methodListTools:
+		return nil, usageError{fmt.Sprintf("--method %q: use tools/call or tools/list", o.Method)}
+	case o.RawDSN != "" && o.Method != methodCallTool:
+		return nil, usageError{"--raw-dsn runs a statement; it has no tools/list"}
 	case o.Expect != expectAny && o.Expect != expectStateless && o.Expect != expectStateful:
 		return nil, usageError{fmt.Sprintf("--expect %q: use stateless, stateful or any", o.Expect)}
 	case o.Sessions < 1:
@@ -131,6 +174,9 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	if f.self && f.pgOnly || f.otlpSink != "" && (f.self || f.pgOnly) {
 		return nil, usageError{"--self, --pg-only and --otlp-sink exclude each other"}
 	}
+	if o.RawDSN != "" && f.self {
+		return nil, usageError{"--raw-dsn and --self exclude each other; --pg-only prints a DSN to use"}
+	}
 	auth := f.auth
 	if auth == "" {
 		auth = os.Getenv(envAuthorization)
@@ -139,6 +185,16 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 		o.Header = http.Header{"Authorization": {auth}}
 	}
 	return f, nil
+}
+
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
 }
 
 func run(argv []string, stdout, stderr io.Writer) int {
@@ -154,7 +210,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	defer stop()
 
 	if f.pgOnly {
-		return holdPostgres(ctx, stdout, stderr)
+		return holdPostgres(ctx, f.scale, stdout, stderr)
 	}
 	if f.otlpSink != "" {
 		return holdOTLPSink(ctx, f.otlpSink, stdout, stderr)
@@ -169,7 +225,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		}
 		logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		fmt.Fprintf(stderr, "pgherd-load: starting PostgreSQL and an in-process pgherd (%s, %s)…\n", mode, gc)
-		s, err := startSelf(ctx, mode, logger)
+		s, err := startSelf(ctx, mode, f.scale, logger)
 		if err != nil {
 			fmt.Fprintln(stderr, "pgherd-load: --self:", err)
 			return 1
@@ -219,8 +275,17 @@ func run(argv []string, stdout, stderr io.Writer) int {
 }
 
 func printReport(w io.Writer, r *Report, self bool, gc string) {
-	fmt.Fprintf(w, "%s %s → %s\n", r.Tool, r.Args, r.URL)
-	fmt.Fprintf(w, "transport   %s, %s, protocol %s\n", r.Transport, r.SessionMode, r.Protocol)
+	switch {
+	case r.SessionMode == modeRaw:
+		fmt.Fprintf(w, "raw pgx baseline: %s\n", r.Args)
+	case r.Method == methodListTools:
+		fmt.Fprintf(w, "tools/list → %s\n", cmp.Or(r.URL, r.Transport))
+	default:
+		fmt.Fprintf(w, "%s %s → %s\n", r.Tool, r.Args, cmp.Or(r.URL, r.Transport))
+	}
+	if r.SessionMode != modeRaw {
+		fmt.Fprintf(w, "transport   %s, %s, protocol %s, %s client\n", r.Transport, r.SessionMode, r.Protocol, r.Client)
+	}
 	fmt.Fprintf(w, "sessions    %d (connect p50 %s, max %s)\n", r.Sessions, ms(r.Connect.P50), ms(r.Connect.Max))
 	fmt.Fprintf(w, "warm-up     %s, %d calls (not counted)\n", r.Warmup, r.WarmupCalls)
 	fmt.Fprintf(w, "measured    %s, %d calls: %d ok, %d tool errors, %d protocol errors\n",
@@ -242,7 +307,16 @@ func printReport(w io.Writer, r *Report, self bool, gc string) {
 		if r.ServerCPU >= 0 {
 			line += fmt.Sprintf("; server %s, %s/call", r.ServerCPU.Round(10*time.Millisecond), perCall(r.ServerCPU, r.Calls))
 		}
+		if r.DatabaseCPU >= 0 {
+			line += fmt.Sprintf("; database %s, %s/call", r.DatabaseCPU.Round(10*time.Millisecond), perCall(r.DatabaseCPU, r.Calls))
+		}
 		fmt.Fprintln(w, line)
+	}
+	if r.ServerPeakRSS > 0 {
+		fmt.Fprintf(w, "memory      server peak RSS %.1f MiB\n", float64(r.ServerPeakRSS)/(1<<20))
+	}
+	if r.ResponseBytes > 0 {
+		fmt.Fprintf(w, "response    %d bytes (mean of the successful calls)\n", r.ResponseBytes)
 	}
 	if gc != "" {
 		fmt.Fprintf(w, "gc          %s\n", gc)
@@ -273,8 +347,8 @@ func ms(d time.Duration) string {
 
 // holdPostgres starts the throwaway cluster with --self's database, prints
 // the database URI on stdout and waits for ctx to end.
-func holdPostgres(ctx context.Context, stdout, stderr io.Writer) int {
-	cluster, uri, err := startPostgres(ctx, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+func holdPostgres(ctx context.Context, scale float64, stdout, stderr io.Writer) int {
+	cluster, uri, err := startPostgres(ctx, scale, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		fmt.Fprintln(stderr, "pgherd-load: --pg-only:", err)
 		return 1

@@ -49,8 +49,8 @@ type selfServer struct {
 // startSelf starts a throwaway cluster from the local PostgreSQL binaries,
 // creates and fills database app1, and serves it with pgherd in this process
 // in session mode (stateless or stateful) with access mode user_ro.
-func startSelf(ctx context.Context, mode string, logger *slog.Logger) (*selfServer, error) {
-	cluster, uri, err := startPostgres(ctx, logger)
+func startSelf(ctx context.Context, mode string, scale float64, logger *slog.Logger) (*selfServer, error) {
+	cluster, uri, err := startPostgres(ctx, scale, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +63,10 @@ func startSelf(ctx context.Context, mode string, logger *slog.Logger) (*selfServ
 	return s, nil
 }
 
-// startPostgres starts a throwaway cluster with database app1 seeded, and
-// returns it with the database's URI.
-func startPostgres(ctx context.Context, logger *slog.Logger) (_ *localpg.Cluster, uri string, err error) {
+// startPostgres starts a throwaway cluster with database app1 holding the
+// benchmark dataset at scale (dataset.go), and returns it with the
+// database's URI.
+func startPostgres(ctx context.Context, scale float64, logger *slog.Logger) (_ *localpg.Cluster, uri string, err error) {
 	cluster, err := localpg.Start(ctx, localpg.Options{Logger: logger})
 	if err != nil {
 		return nil, "", fmt.Errorf("starting PostgreSQL: %w", err)
@@ -78,14 +79,14 @@ func startPostgres(ctx context.Context, logger *slog.Logger) (_ *localpg.Cluster
 	if err := cluster.CreateDatabase(ctx, selfEndpoint); err != nil {
 		return nil, "", err
 	}
-	uri = cluster.URI(selfEndpoint)
-	if err := seed(ctx, uri); err != nil {
+	if err := seedDataset(ctx, cluster.URI(selfEndpoint), scale); err != nil {
 		return nil, "", err
 	}
-	return cluster, uri, nil
+	return cluster, localpg.URI(benchRole, benchRole, cluster.Port(), selfEndpoint), nil
 }
 
-// seed creates the customers table in the database at uri.
+// seed creates the small customers table (500 rows) in the database at
+// uri: what the tests need.
 func seed(ctx context.Context, uri string) error {
 	conn, err := pgx.Connect(ctx, uri)
 	if err != nil {
