@@ -98,7 +98,7 @@ config() {
 		server: {port: $port, session_mode: $1}
 		log: {level: warn}
 		endpoints:
-		  app1: {database_uri: "\${URI}", access_mode: user_ro}
+		  app1: {database_uri: "\${URI}", access_mode: user_ro, limits: {max_result_bytes: 1048576}}
 	EOF
 }
 

@@ -207,6 +207,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.RawDSN != "" {
 		rep.URL, rep.Transport, rep.Client, rep.Tool = "", modeRaw, modeRaw, ""
 	}
+	if opts.Transport == transportStdio {
+		rep.URL = strings.Join(opts.Command, " ")
+	}
 	workers, connect, cleanup, err := connectAll(ctx, hc, &opts)
 	defer cleanup()
 	if err != nil {
