@@ -133,6 +133,11 @@ func (t *Tracer) EndRequest(ctx context.Context, r *observe.Request) {
 // StartCall starts the tool call's span, a child of the request's, and
 // records its trace id in the call (for the log line and the audit log).
 func (t *Tracer) StartCall(ctx context.Context, c *observe.Call) context.Context {
+	if t.skipChild(ctx) {
+		// Not traced: the log line still names the trace.
+		c.TraceID = trace.SpanContextFromContext(ctx).TraceID().String()
+		return ctx
+	}
 	// The request span (the parent) has the request id, method and
 	// session; this one what the call itself adds.
 	attrs := make([]attribute.KeyValue, 0, 5)
@@ -201,6 +206,9 @@ func statusText(c *observe.Call) string {
 
 // StartRoundTrip starts a client span for one database round trip.
 func (t *Tracer) StartRoundTrip(ctx context.Context, rt *observe.RoundTrip) context.Context {
+	if t.skipChild(ctx) {
+		return ctx
+	}
 	op := operationName(rt.SQL)
 	attrs := make([]attribute.KeyValue, 0, 7)
 	attrs = append(attrs, attrDBSystem.String(dbSystemPostgreSQL))
@@ -234,15 +242,18 @@ func (t *Tracer) StartRoundTrip(ctx context.Context, rt *observe.RoundTrip) cont
 // StartRoundTrip returned it (the database tracer hands it back).
 func (t *Tracer) EndRoundTrip(ctx context.Context, rt *observe.RoundTrip) {
 	span := trace.SpanFromContext(ctx)
-	if span.IsRecording() {
-		switch {
-		case rt.SQLState != "":
-			span.SetAttributes(attrDBStatus.String(rt.SQLState), attrErrorType.String(rt.SQLState))
-			span.SetStatus(codes.Error, "SQLSTATE "+rt.SQLState)
-		case rt.Err != nil:
-			span.SetAttributes(attrErrorType.String(errorTypeOther))
-			span.SetStatus(codes.Error, "round trip failed")
-		}
+	if !span.IsRecording() {
+		// Not sampled, or not started at all (skipChild): the span is
+		// an ancestor's, and ending it would do nothing.
+		return
+	}
+	switch {
+	case rt.SQLState != "":
+		span.SetAttributes(attrDBStatus.String(rt.SQLState), attrErrorType.String(rt.SQLState))
+		span.SetStatus(codes.Error, "SQLSTATE "+rt.SQLState)
+	case rt.Err != nil:
+		span.SetAttributes(attrErrorType.String(errorTypeOther))
+		span.SetStatus(codes.Error, "round trip failed")
 	}
 	span.End()
 }

@@ -77,6 +77,10 @@ type Tracer struct {
 	tracer   trace.Tracer
 	prop     propagation.TextMapPropagator
 	traceSQL bool
+	// followParent: the sampler decides child spans by their parent (the
+	// default, and every parentbased_* sampler), so a child of a span that
+	// was not sampled is never started (see skipChild).
+	followParent bool
 }
 
 var (
@@ -129,11 +133,31 @@ func New(ctx context.Context, opts Options) (*Tracer, error) {
 	}))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Tracer{
-		tp:       tp,
-		tracer:   tp.Tracer("github.com/pgherd/pgherd", trace.WithInstrumentationVersion(opts.ServiceVersion)),
-		prop:     propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		traceSQL: opts.TraceSQL,
+		tp:           tp,
+		tracer:       tp.Tracer("github.com/pgherd/pgherd", trace.WithInstrumentationVersion(opts.ServiceVersion)),
+		prop:         propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		traceSQL:     opts.TraceSQL,
+		followParent: followsParent(getenv("OTEL_TRACES_SAMPLER")),
 	}, nil
+}
+
+// followsParent reports whether OTEL_TRACES_SAMPLER's sampler samples a
+// span with a parent exactly when the parent was sampled.
+func followsParent(sampler string) bool {
+	return sampler == "" || strings.HasPrefix(sampler, "parentbased_")
+}
+
+// skipChild reports whether a span started under ctx's span would be
+// dropped anyway (the sampler follows the parent, which was neither sampled
+// nor recorded): not starting it saves its allocations on every call that
+// is not traced.
+func (t *Tracer) skipChild(ctx context.Context) bool {
+	if !t.followParent {
+		return false
+	}
+	span := trace.SpanFromContext(ctx)
+	sc := span.SpanContext()
+	return sc.IsValid() && !sc.IsSampled() && !span.IsRecording()
 }
 
 // Close flushes the spans not yet exported and stops the exporter.
