@@ -374,6 +374,7 @@ func connectAll(ctx context.Context, hc *http.Client, opts *Options) (_ []*worke
 	}
 
 	var open func(ctx context.Context, i int) (caller, error)
+	var once time.Duration // connecting, when one pool or process serves every session
 	switch {
 	case opts.RawDSN != "":
 		begin := time.Now()
@@ -385,9 +386,8 @@ func connectAll(ctx context.Context, hc *http.Client, opts *Options) (_ []*worke
 		if opts.DatabasePID <= 0 {
 			opts.DatabasePID = postmasterOf(ctx, pool)
 		}
-		connected := time.Since(begin)
+		once = time.Since(begin)
 		open = func(context.Context, int) (caller, error) {
-			took[0] = connected
 			return newRawCaller(pool, opts.Args)
 		}
 	case opts.Transport == transportStdio:
@@ -400,10 +400,9 @@ func connectAll(ctx context.Context, hc *http.Client, opts *Options) (_ []*worke
 		if opts.ServerPID <= 0 {
 			opts.ServerPID = s.Pid()
 		}
-		connected := time.Since(begin)
+		once = time.Since(begin)
 		req := newRequest(opts.Method, opts.Tool, opts.Args, false)
 		open = func(context.Context, int) (caller, error) {
-			took[0] = connected
 			return &stdioCaller{s: s, req: req}, nil
 		}
 	case opts.Client == clientLean:
@@ -438,9 +437,7 @@ func connectAll(ctx context.Context, hc *http.Client, opts *Options) (_ []*worke
 		wg.Go(func() {
 			begin := time.Now()
 			c, err := open(ctx, i)
-			if took[i] == 0 {
-				took[i] = time.Since(begin)
-			}
+			took[i] = time.Since(begin)
 			if err != nil {
 				errs[i] = fmt.Errorf("session %d: connecting to %s: %w", i+1, cmp.Or(opts.URL, strings.Join(opts.Command, " ")), err)
 				return
@@ -454,7 +451,7 @@ func connectAll(ctx context.Context, hc *http.Client, opts *Options) (_ []*worke
 		return nil, nil, cleanup, err
 	}
 	if opts.RawDSN != "" || opts.Transport == transportStdio {
-		took = took[:1] // one pool or one process, opened once
+		took = []time.Duration{once} // one pool or one process, opened once
 	}
 	return workers, took, cleanup, nil
 }
