@@ -216,7 +216,7 @@ type Limits struct {
 	LockTimeout              Duration `yaml:"lock_timeout" json:"lock_timeout"`                                               // default 5s
 	IdleInTransactionTimeout Duration `yaml:"idle_in_transaction_session_timeout" json:"idle_in_transaction_session_timeout"` // default 60s
 	MaxRows                  int      `yaml:"max_rows" json:"max_rows"`                                                       // default 1000, at most 1,000,000
-	MaxResultBytes           int64    `yaml:"max_result_bytes" json:"max_result_bytes"`                                       // default 48 KiB, 1 KiB to 1 GiB
+	MaxResultBytes           int64    `yaml:"max_result_bytes" json:"max_result_bytes"`                                       // default 96 KiB, 1 KiB to 1 GiB
 	// MaxConcurrentCalls bounds the database calls one tenant runs at once
 	// on one pool, so a busy tenant cannot hold every connection of a shared
 	// pool; default: the pool's max_conns.

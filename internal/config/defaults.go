@@ -29,7 +29,7 @@ const (
 	defaultLockTimeout       = 5 * time.Second
 	defaultIdleInTransaction = 60 * time.Second
 	defaultMaxRows           = 1000
-	defaultMaxResultBytes    = 48 << 10 // sized for a model: see docs/results.md
+	defaultMaxResultBytes    = 96 << 10 // sized for a model (both copies of the rows): see docs/results.md
 	defaultTenantClaim       = "tenant"
 	defaultUserClaim         = "sub"
 	defaultLeeway            = 30 * time.Second
