@@ -485,8 +485,8 @@ func TestStdioMalformedLine(t *testing.T) {
 		{`42`, -32600, "null"},
 		{`{"jsonrpc":"2.0","id":null,"method":"tools/list"}`, -32600, "null"},
 		{`{"jsonrpc":"2.0","id":9,"method":5}`, -32600, "9"},
-		{`{"jsonrpc":"2.0","id":10,"method":"resources/subscribe","params":{"uri":"pgherd://x/database"}}`, -32601, "10"}, // undeclared capability (subscriptions)
-		{`{"jsonrpc":"2.0","id":11,"method":"foo/bar"}`, -32601, "11"}, // unknown method
+		{`{"jsonrpc":"2.0","id":10,"method":"resources/subscribe","params":{"uri":"pgherd://x/database"}}`, -32601, "10"},                                                     // undeclared capability (subscriptions)
+		{`{"jsonrpc":"2.0","id":11,"method":"foo/bar"}`, -32601, "11"},                                                                                                        // unknown method
 		{`{"jsonrpc":"2.0","id":12,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`, -32600, "12"}, // second initialize
 	} {
 		r.send(c.line)
