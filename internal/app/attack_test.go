@@ -18,6 +18,7 @@ import (
 	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/pgtest"
 	"github.com/pgherd/pgherd/internal/sqlguard"
+	"github.com/pgherd/pgherd/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/attack-report.md from the attack replay")
@@ -36,6 +37,10 @@ const atkParallel = 6
 // share one at a time). admin_rw has the most vectors that write, each of
 // which costs a fresh copy.
 var atkLanes = map[access.Mode]int{access.UserRO: 2, access.UserRW: 2, access.AdminRO: 2, access.AdminRW: 3}
+
+// atkSideLanes is how many lanes share a mode's validator-off replay, and
+// its superuser replay (in the long form).
+const atkSideLanes = 2
 
 // atkUnseenWrites are vectors that write although the validator judges
 // them read-only: calls through attribute notation (a.touch_account) are
@@ -101,6 +106,18 @@ func (r *atkResults) add(res *atkResult) {
 // so a change is attributed to the vector that made it. After a vector the
 // corpus lets write in that mode has changed the database, the lane moves
 // to a fresh copy; any other change is a finding.
+//
+// That is the long form (PGHERD_LONG=1, see testenv.Long; -update and
+// -attack.only imply it): every vector in every mode, about 2,500 runs.
+// By default the replay runs its short form, a quarter of that: every
+// vector once, in one mode, the modes dealt out in turn within each
+// category so that every category meets every mode (a category with fewer
+// than four vectors replays some of them in more than one); the
+// validator-off lanes replay the vectors each mode's lanes got that the
+// corpus expects refused there; the superuser lanes replay every vector
+// that reaches the database once, dealt out over user_ro, user_rw and
+// admin_ro the same way. Each run asserts exactly what it asserts in the
+// long form.
 func TestAttackReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the attack replay takes about a minute; run without -short")
@@ -108,6 +125,22 @@ func TestAttackReplay(t *testing.T) {
 	started := time.Now()
 	vectors := loadAttackVectors(t)
 	lanes := atkLanes
+	long := testenv.Long() || *update || *atkOnly != ""
+	// in reports whether vector i runs in mode m on the lanes through MCP
+	// (and so with the validator off); privIn, on the superuser lanes,
+	// which replay only what reaches the database (atkReachesDatabase).
+	in, privIn := atkEverywhere, atkEverywhere
+	if !long {
+		in = atkDeal(vectors, access.Modes, func(*atkVector, access.Mode) bool { return true })
+		privIn = atkDeal(vectors, atkPrivilegedModes, atkReachesDatabase)
+	}
+	sideLanes := atkSideLanes
+	if !long {
+		// A quarter of the vectors: fewer lanes, each made once and kept
+		// busy (admin_rw still needs the most fresh copies).
+		lanes = map[access.Mode]int{access.UserRO: 1, access.UserRW: 1, access.AdminRO: 1, access.AdminRW: 2}
+		sideLanes = 1
+	}
 	if *atkOnly != "" {
 		re, err := regexp.Compile(*atkOnly)
 		if err != nil {
@@ -121,49 +154,54 @@ func TestAttackReplay(t *testing.T) {
 		for _, m := range access.Modes {
 			lanes[m] = 1
 		}
+		sideLanes = 1
 	}
 	f := newAttackFixture(t)
 	results := &atkResults{}
 	sem := make(chan struct{}, atkParallel)
 
 	var wg sync.WaitGroup
+	replayed := 0
 	for _, m := range access.Modes {
-		var refusedHere []*atkVector
-		for _, v := range vectors {
+		var here, refusedHere []*atkVector
+		for i, v := range vectors {
+			if !in(i, m) {
+				continue
+			}
+			here = append(here, v)
 			if v.Expect[m] == atkRefused {
 				refusedHere = append(refusedHere, v)
 			}
 		}
-		for k := range lanes[m] {
-			var share []*atkVector
-			for i := k; i < len(vectors); i += lanes[m] {
-				share = append(share, vectors[i])
+		replayed += len(here)
+		// The lanes of a mode take the next vector from one queue, so a
+		// lane slowed by fresh copies or a slow vector takes fewer.
+		lanesOf := func(name string, n int, kind laneKind, vs []*atkVector) {
+			queue := make(chan *atkVector, len(vs))
+			for _, v := range vs {
+				queue <- v
 			}
-			wg.Go(func() {
-				t.Run(fmt.Sprintf("%s/lane%d", m, k), func(t *testing.T) {
-					atkReplayLane(t, f, m, throughMCP, share, sem, results)
+			close(queue)
+			for k := range n {
+				wg.Go(func() {
+					t.Run(fmt.Sprintf("%s/lane%d", name, k), func(t *testing.T) {
+						atkReplayLane(t, f, m, kind, queue, sem, results)
+					})
 				})
-			})
+			}
 		}
-		wg.Go(func() {
-			t.Run("validator_off/"+string(m), func(t *testing.T) {
-				atkReplayLane(t, f, m, validatorOff, refusedHere, sem, results)
-			})
-		})
+		lanesOf(string(m), lanes[m], throughMCP, here)
+		lanesOf("validator_off/"+string(m), sideLanes, validatorOff, refusedHere)
 		if m == access.AdminRW {
 			continue // not a validated mode: the login role is its boundary
 		}
 		var reaching []*atkVector
-		for _, v := range vectors {
-			if atkReachesDatabase(v, m) {
+		for i, v := range vectors {
+			if privIn(i, m) && (!long || atkReachesDatabase(v, m)) {
 				reaching = append(reaching, v)
 			}
 		}
-		wg.Go(func() {
-			t.Run("privileged/"+string(m), func(t *testing.T) {
-				atkReplayLane(t, f, m, throughMCPPrivileged, reaching, sem, results)
-			})
-		})
+		lanesOf("privileged/"+string(m), sideLanes, throughMCPPrivileged, reaching)
 	}
 	wg.Wait()
 	refreshes := 0
@@ -177,8 +215,12 @@ func TestAttackReplay(t *testing.T) {
 			t.Logf("slow: %s in %s (validator off: %v): %s in %v", r.v.Name, r.mode, r.off, r.got, r.elapsed.Round(time.Millisecond))
 		}
 	}
-	t.Logf("attack replay: %d vectors × %d modes, %d validator-off runs, %d fresh copies, in %v",
-		len(vectors), len(access.Modes), len(results.list)-len(vectors)*len(access.Modes), refreshes, time.Since(started).Round(time.Millisecond))
+	form := "long form: every vector in every mode"
+	if !long {
+		form = "short form: each vector in one mode; PGHERD_LONG=1 replays every vector in every mode"
+	}
+	t.Logf("attack replay (%s): %d vectors, %d runs through MCP, %d validator-off and superuser runs, %d fresh copies, in %v",
+		form, len(vectors), replayed, len(results.list)-replayed, refreshes, time.Since(started).Round(time.Millisecond))
 
 	if *update {
 		if err := os.WriteFile(atkReportPath, []byte(atkReport(vectors, results.list)), 0o644); err != nil {
@@ -187,21 +229,136 @@ func TestAttackReplay(t *testing.T) {
 	}
 }
 
-// atkReplayLane runs vectors one after the other on one lane, and moves to
-// a fresh lane after a vector changed anything.
-func atkReplayLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind, vectors []*atkVector, sem chan struct{}, results *atkResults) {
-	l := newLane(t, f, m, kind)
-	for _, v := range vectors {
+// atkPrivilegedModes are the modes the superuser lanes replay: the
+// validated ones (admin_rw's boundary is its login role).
+var atkPrivilegedModes = []access.Mode{access.UserRO, access.UserRW, access.AdminRO}
+
+// atkEverywhere: the long form replays every vector in every mode.
+func atkEverywhere(int, access.Mode) bool { return true }
+
+// atkDeal deals the vectors out over modes for the short form. Within each
+// category, in corpus order, each vector takes the next mode in turn in
+// which ok holds (the turn starts one mode further on for each category);
+// then every mode the category has not met yet, though one of its vectors
+// could run there, gets the first such vector as well. So every vector
+// that can run anywhere runs, mostly once, and every category meets every
+// mode it can.
+func atkDeal(vectors []*atkVector, modes []access.Mode, ok func(*atkVector, access.Mode) bool) func(i int, m access.Mode) bool {
+	picked := make([]map[access.Mode]bool, len(vectors))
+	byCat := map[string][]int{}
+	var cats []string
+	for i, v := range vectors {
+		if byCat[v.Category] == nil {
+			cats = append(cats, v.Category)
+		}
+		byCat[v.Category] = append(byCat[v.Category], i)
+		picked[i] = map[access.Mode]bool{}
+	}
+	for c, cat := range cats {
+		turn := c
+		met := map[access.Mode]bool{}
+		for _, i := range byCat[cat] {
+			for k := range modes {
+				m := modes[(turn+k)%len(modes)]
+				if ok(vectors[i], m) {
+					picked[i][m], met[m] = true, true
+					turn += k + 1
+					break
+				}
+			}
+		}
+		for _, m := range modes {
+			for _, i := range byCat[cat] {
+				if !met[m] && ok(vectors[i], m) {
+					picked[i][m], met[m] = true, true
+				}
+			}
+		}
+	}
+	return func(i int, m access.Mode) bool { return picked[i][m] }
+}
+
+// TestAttackShortFormCoverage: the short form of the replay still replays
+// every vector and meets every category in every mode through MCP, and on
+// the superuser lanes replays every vector that reaches the database in
+// some mode and meets every category in every mode one of its vectors
+// reaches the database in.
+func TestAttackShortFormCoverage(t *testing.T) {
+	vectors := loadAttackVectors(t)
+	for _, set := range []struct {
+		name  string
+		modes []access.Mode
+		ok    func(*atkVector, access.Mode) bool
+	}{
+		{"through MCP", access.Modes, func(*atkVector, access.Mode) bool { return true }},
+		{"superuser", atkPrivilegedModes, atkReachesDatabase},
+	} {
+		in := atkDeal(vectors, set.modes, set.ok)
+		met, could := map[string]map[access.Mode]bool{}, map[string]map[access.Mode]bool{}
+		runs, eligible := 0, 0
+		for i, v := range vectors {
+			if met[v.Category] == nil {
+				met[v.Category], could[v.Category] = map[access.Mode]bool{}, map[access.Mode]bool{}
+			}
+			n, canRun := 0, false
+			for _, m := range access.Modes {
+				if in(i, m) {
+					if !slices.Contains(set.modes, m) || !set.ok(v, m) {
+						t.Errorf("%s: vector %s dealt to %s, where it cannot run", set.name, v.Name, m)
+					}
+					n++
+					met[v.Category][m] = true
+				}
+				if slices.Contains(set.modes, m) && set.ok(v, m) {
+					canRun = true
+					could[v.Category][m] = true
+				}
+			}
+			if canRun {
+				eligible++
+				if n == 0 {
+					t.Errorf("%s: vector %s runs in no mode", set.name, v.Name)
+				}
+			}
+			runs += n
+		}
+		for c, modes := range could {
+			for m := range modes {
+				if !met[c][m] {
+					t.Errorf("%s: category %s never runs in %s", set.name, c, m)
+				}
+			}
+		}
+		if runs > eligible+len(met)*len(set.modes) {
+			t.Errorf("%s: %d runs for %d vectors: the short form should replay each vector about once", set.name, runs, eligible)
+		}
+		t.Logf("%s: %d of %d vectors can run, in %d categories: %d runs", set.name, eligible, len(vectors), len(met), runs)
+	}
+}
+
+// atkReplayLane takes vectors from queue and runs them one after the other
+// on one lane, made when the first arrives, and moves to a fresh lane
+// after a vector changed anything. Making a lane counts against sem like
+// running a vector.
+func atkReplayLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind, queue <-chan *atkVector, sem chan struct{}, results *atkResults) {
+	var l *lane
+	one := func(v *atkVector) {
 		sem <- struct{}{}
+		defer func() { <-sem }() // also when making a lane fails the test
+		if l == nil {
+			l = newLane(t, f, m, kind)
+		}
 		var res *atkResult
 		t.Run(v.Name, func(t *testing.T) {
 			res = atkReplayOne(t, l, v, kind, results)
 		})
 		if res == nil || len(res.wrote)+len(res.effects) > 0 {
 			l.close()
-			l = newLane(t, f, m, kind)
+			l = nil
 		}
-		<-sem
+	}
+	for v := range queue {
+		one(v)
 	}
 }
 

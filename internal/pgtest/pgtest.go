@@ -76,7 +76,7 @@ func start() error {
 			return err
 		}
 	} else {
-		c, err := localpg.Start(ctx, localpg.Options{})
+		c, err := localpg.Start(ctx, localpg.Options{ScramIterations: ScramIterations})
 		if err != nil {
 			return err
 		}
@@ -180,6 +180,26 @@ func QueryValue[T any](t testing.TB, uri, sql string, args ...any) T {
 	return v
 }
 
+// ScramIterations is the PBKDF2 round count of the passwords the test
+// cluster's superuser and the roles of [CreateRole] and [Secret] log in
+// with, instead of PostgreSQL's 4096: every login makes the client derive
+// the key with the server's count, which under the race detector cost
+// about 9 ms of CPU per connection, and the suites open thousands. SCRAM
+// itself (the exchange, the proofs, a wrong password's refusal) is the
+// same.
+const ScramIterations = 1
+
+// Secret returns the SCRAM secret of password with [ScramIterations]
+// rounds, for CREATE ROLE … PASSWORD or ALTER ROLE … PASSWORD (which store
+// it as is; it holds no quote). Logins then use password.
+func Secret(password string) string {
+	s, err := localpg.ScramSecret(password, ScramIterations)
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return s
+}
+
 // CreateRole creates a login role with a random password and drops it (and
 // what it owns in the cluster's databases is the test's business) at cleanup.
 // It returns the password.
@@ -187,7 +207,7 @@ func CreateRole(t testing.TB, name string, options string) string {
 	t.Helper()
 	ensure(t)
 	pw := rand.Text()
-	Exec(t, URI("postgres"), fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' %s", pgx.Identifier{name}.Sanitize(), pw, options))
+	Exec(t, URI("postgres"), fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD '%s' %s", pgx.Identifier{name}.Sanitize(), Secret(pw), options))
 	t.Cleanup(func() {
 		ctx := context.Background()
 		conn, err := pgx.Connect(ctx, URI("postgres"))

@@ -3,6 +3,8 @@
 // on a developer's machine, naming what to install, and fails it in CI
 // (PGHERD_CI set, as .ci/run does), where scripts/deps.sh must have
 // installed it: a test that cannot run must not pass silently there.
+//
+// It also holds the one switch for the long forms of heavy tests: [Long].
 package testenv
 
 import (
@@ -17,6 +19,22 @@ import (
 func CI() bool {
 	v := os.Getenv("PGHERD_CI")
 	return v != "" && v != "0"
+}
+
+// LongEnv is the variable that selects the long forms of heavy tests.
+const LongEnv = "PGHERD_LONG"
+
+// Long reports whether heavy tests run their long form (PGHERD_LONG=1, or
+// the older PGHERD_RELIABILITY=long). By default, as in make test and CI,
+// they run a short form that still proves the property on fewer calls,
+// vectors or combinations, so that the whole suite fits CI's 15 minutes on
+// two cores; the long form runs everything (go test -race -timeout 60m with
+// PGHERD_LONG=1). A test's long form never asserts less than its short one.
+func Long() bool {
+	if v := os.Getenv(LongEnv); v != "" && v != "0" {
+		return true
+	}
+	return os.Getenv("PGHERD_RELIABILITY") == "long"
 }
 
 // Missing skips t, or fails it in CI, because what is not available; fix
