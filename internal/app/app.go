@@ -43,6 +43,11 @@ type Options struct {
 	// (the conformance tests' fixture does). What a server declares follows
 	// what is registered on it by then.
 	Extend func(*endpoint.Herd)
+	// ServerOptions, if set, may change each MCP server's options before
+	// the server is created (see endpoint.Options.ServerOptions): what
+	// Extend cannot add later, such as a resource subscription handler. For
+	// tests (the conformance fixture).
+	ServerOptions func(node string, opts *mcp.ServerOptions)
 	// RateLimitEvents receives rate-limit refusals and limiter (Redis)
 	// failures, for metrics; its fields may be nil.
 	RateLimitEvents ratelimit.Events
@@ -77,6 +82,7 @@ type App struct {
 	// ([App.current]) once Serve runs.
 	reloadMu sync.Mutex // one reload at a time
 	extend   func(*endpoint.Herd)
+	options  func(node string, opts *mcp.ServerOptions)
 	rlEvents ratelimit.Events
 
 	closeOnce sync.Once
@@ -91,7 +97,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		logger = slog.New(slog.DiscardHandler)
 	}
 	a := &App{cfg: cfg, logger: logger, version: opts.Version, started: time.Now(), health: &dbhealth.Cache{}, closers: make(map[string]func()),
-		extend: opts.Extend}
+		extend: opts.Extend, options: opts.ServerOptions}
 	if err := a.observers(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -152,6 +158,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		Observe:   a.hub,
 		Logger:    logger,
 		RateLimit: a.rateLimit,
+
+		ServerOptions: opts.ServerOptions,
 	})
 	if opts.Extend != nil {
 		opts.Extend(a.herd)

@@ -130,6 +130,8 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 		Version:   a.version,
 		Logger:    a.logger,
 		RateLimit: guard,
+
+		ServerOptions: a.options,
 	})
 	if a.extend != nil {
 		a.extend(herd)

@@ -59,6 +59,7 @@ type Herd struct {
 	calls     calls
 	rateLimit *ratelimit.Guard
 	observe   *observe.Hub
+	options   func(node string, opts *mcp.ServerOptions)
 }
 
 // Options configure [Build].
@@ -74,6 +75,12 @@ type Options struct {
 	// RateLimit refuses tool calls over a tenant's rate limit (tool errors
 	// with retry_after_ms); nil limits nothing.
 	RateLimit *ratelimit.Guard
+	// ServerOptions, if set, sees the options of each MCP server (node is
+	// MainName or an endpoint name) after pgherd filled them from what is
+	// registered and before the server is created; it may set what only
+	// construction can (a subscription or completion handler). It exists
+	// for tests: the conformance fixture (internal/interop) uses it.
+	ServerOptions func(node string, opts *mcp.ServerOptions)
 }
 
 // Build creates the MCP servers and registers their tools.
@@ -87,7 +94,7 @@ func Build(opts Options) *Herd {
 	if hub == nil {
 		hub = observe.New(logger, observe.LogObserver(logger))
 	}
-	h := &Herd{Databases: opts.Databases, Exchanges: cancel.New(), cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit, observe: hub}
+	h := &Herd{Databases: opts.Databases, Exchanges: cancel.New(), cfg: cfg, Health: opts.Admin.HealthCache, rateLimit: opts.RateLimit, observe: hub, options: opts.ServerOptions}
 	if h.Health == nil {
 		h.Health = &dbhealth.Cache{}
 	}
@@ -179,11 +186,14 @@ func (h *Herd) serve(n *Node, version, instructions string, logger *slog.Logger)
 	if h.cfg.Server.SessionMode != config.Stateful {
 		sdkLogger = slog.New(demoteSessionLogs(sdkLogger.Handler()))
 	}
-	n.Server = mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + n.Name, Title: "pgherd " + n.Name, Version: version},
-		n.Registry.ServerOptions(mcp.ServerOptions{
-			Instructions: instructions,
-			Logger:       sdkLogger,
-		}))
+	opts := n.Registry.ServerOptions(mcp.ServerOptions{
+		Instructions: instructions,
+		Logger:       sdkLogger,
+	})
+	if h.options != nil {
+		h.options(n.Name, opts)
+	}
+	n.Server = mcp.NewServer(&mcp.Implementation{Name: "pgherd-" + n.Name, Title: "pgherd " + n.Name, Version: version}, opts)
 	n.Registry.Install(n.Server)
 	n.Gate = gate.New(n.Server)
 	n.Server.AddReceivingMiddleware(h.observe.Middleware(n.Name), n.Gate.Middleware, h.track(n.Name), n.Registry.Filter(n.fallback), n.Registry.TrackLogLevel, h.Exchanges.Middleware)

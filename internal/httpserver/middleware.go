@@ -348,13 +348,17 @@ const (
 // checkVersion refuses an MCP-Protocol-Version header that is not a
 // revision this server speaks. Revisions from 2026-07-28 on are left to
 // go-sdk, which answers an unsupported one with the supported list in the
-// error data, as that revision asks.
+// error data, as that revision asks. The refusal carries the same data
+// (supported and requested versions, SEP-2575), so a 2026-07-28 client that
+// sent a value no revision has (the conformance suite sends "v999.0.0")
+// learns what to use, too.
 func checkVersion(v string) *rpcmsg.Problem {
 	if v == "" || (isRevision(v) && (v >= newestRevision || slices.Contains(mcp.SupportedProtocolVersions(), v))) {
 		return nil
 	}
 	return &rpcmsg.Problem{Code: jsonrpc.CodeInvalidRequest, Message: fmt.Sprintf(
-		"invalid request: unsupported MCP-Protocol-Version header %q; this server speaks %s", v, strings.Join(mcp.SupportedProtocolVersions(), ", "))}
+		"invalid request: unsupported MCP-Protocol-Version header %q; this server speaks %s", v, strings.Join(mcp.SupportedProtocolVersions(), ", ")),
+		Data: mcp.UnsupportedProtocolVersionData{Supported: mcp.SupportedProtocolVersions(), Requested: v}}
 }
 
 // isRevision reports whether v looks like a protocol revision (YYYY-MM-DD).

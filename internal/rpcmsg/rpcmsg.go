@@ -17,15 +17,16 @@ type Problem struct {
 	Code    int    // jsonrpc.CodeParseError or jsonrpc.CodeInvalidRequest
 	Message string // for the client
 	ID      any    // the request id when one could be read, else nil
+	Data    any    // the error's data, nil for none
 }
 
 // Response encodes p as a JSON-RPC error response (no trailing newline).
 func (p *Problem) Response() []byte {
-	data, _ := json.Marshal(map[string]any{
-		"jsonrpc": "2.0",
-		"id":      p.ID,
-		"error":   map[string]any{"code": p.Code, "message": p.Message},
-	})
+	e := map[string]any{"code": p.Code, "message": p.Message}
+	if p.Data != nil {
+		e["data"] = p.Data
+	}
+	data, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": p.ID, "error": e})
 	return data
 }
 
