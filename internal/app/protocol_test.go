@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,17 @@ func TestProtocolErrors(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != 400 || !strings.Contains(string(b), "-32600") {
 				t.Errorf("GET with MCP-Protocol-Version 1.0: %d %s, want 400 with -32600", resp.StatusCode, b)
+			}
+			// The error data names the supported versions and echoes the
+			// requested one (SEP-2575).
+			var refusal struct {
+				Error struct {
+					Data mcp.UnsupportedProtocolVersionData `json:"data"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(b, &refusal); err != nil || refusal.Error.Data.Requested != "1.0" ||
+				!slices.Equal(refusal.Error.Data.Supported, mcp.SupportedProtocolVersions()) {
+				t.Errorf("GET with MCP-Protocol-Version 1.0: error data %+v (%v), want supported %v and requested 1.0", refusal.Error.Data, err, mcp.SupportedProtocolVersions())
 			}
 			logs := s.Logs.String()
 			if strings.Contains(logs, `"code":0`) {
