@@ -15,12 +15,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/pgherd/pgherd/internal/auth"
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/console"
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/gate"
@@ -72,6 +74,11 @@ type App struct {
 	metrics  *metrics.Metrics // nil when server.metrics is off
 	audit    *audit.Sink      // nil when audit is off
 	metricsL net.Listener     // server.metrics.listen, bound by Listen
+
+	live        *console.Live    // the console's observer of calls (HTTP only)
+	console     *console.Console // nil until a configuration turns the console on
+	consoleOnce sync.Once
+	mainPolicy  atomic.Pointer[auth.Policy] // the server-wide policy in effect: console sign-in
 
 	mu      sync.Mutex         // guards srv and closers
 	srv     *httpserver.Server // set by Serve: owns the listener
@@ -443,7 +450,8 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 		}
 	}
 	closers := make(map[string]func())
-	srv, err := a.buildServer(cfg, a.herd, a.rateLimit, closers)
+	srv, mainPolicy, err := a.buildServer(cfg, a.herd, a.rateLimit, closers)
+	a.mainPolicy.Store(mainPolicy)
 	a.mu.Lock()
 	for name, c := range closers {
 		a.track(name, c)
@@ -455,7 +463,8 @@ func (a *App) httpServer(addr net.Addr) (*httpserver.Server, error) {
 // buildServer builds the HTTP side of one generation: cfg served by herd,
 // rate limits by guard. The authenticators' Close functions go into closers,
 // by mount name (also when it fails: the caller closes them).
-func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *ratelimit.Guard, closers map[string]func()) (*httpserver.Server, error) {
+func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *ratelimit.Guard, closers map[string]func()) (*httpserver.Server, *auth.Policy, error) {
+	var mainPolicy *auth.Policy
 	mount := func(n *endpoint.Node) (*httpserver.Mount, error) {
 		ac := cfg.EffectiveAuth(n.Name)
 		m := &httpserver.Mount{Name: n.Name, Server: n.Server, Registry: n.Registry, Gate: n.Gate}
@@ -476,6 +485,9 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 			m.AuthServers = ac.AuthorizationServers
 		}
 		m.Policy = policy
+		if n.Name == endpoint.MainName {
+			mainPolicy = policy
+		}
 		return m, nil
 	}
 	opts := httpserver.Options{
@@ -493,18 +505,22 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 	if cfg.MetricsListen() == "" {
 		opts.Metrics = a.metricsHandler()
 	}
+	if c := a.consoleFor(cfg); c != nil {
+		opts.Console = c
+	}
 	var err error
 	if opts.Main, err = mount(herd.Main); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, n := range herd.Endpoints {
 		m, err := mount(n)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts.Endpoints = append(opts.Endpoints, m)
 	}
-	return httpserver.New(opts)
+	srv, err := httpserver.New(opts)
+	return srv, mainPolicy, err
 }
 
 // checkAll checks every database in parallel and answers by the time ctx
@@ -618,6 +634,9 @@ func (a *App) Reload(next *config.Config) error {
 	for _, name := range names {
 		b := policies[name]
 		srv.SetPolicy(name, b.policy)
+		if name == endpoint.MainName {
+			a.mainPolicy.Store(b.policy)
+		}
 		a.mu.Lock()
 		old := a.closers[name]
 		a.track(name, b.closer)

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgherd/pgherd/internal/config"
+	"github.com/pgherd/pgherd/internal/console"
+	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/httpserver"
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/observe/audit"
@@ -50,6 +52,13 @@ func (a *App) observers(ctx context.Context, cfg *config.Config) error {
 		list = append(list, a.metrics)
 	}
 	list = append(list, observe.LogObserver(a.logger))
+	if cfg.Server.Transport != config.TransportStdio {
+		// The console's live view: calls in flight (cancellable) and the
+		// last finished ones. Always on over HTTP, so turning the console
+		// on by a reload shows the calls since start-up.
+		a.live = console.NewLive(0)
+		list = append(list, a.live)
+	}
 	if ac := cfg.Audit; ac.Enabled {
 		opts := audit.Options{
 			IncludeParams: ac.IncludeParams,
@@ -207,4 +216,43 @@ func (a *App) rateLimitEvents(ev ratelimit.Events) ratelimit.Events {
 			}
 		},
 	}
+}
+
+// consoleFor returns the operator console when cfg turns it on (built
+// once: its sessions outlive reloads), or nil.
+func (a *App) consoleFor(cfg *config.Config) *console.Console {
+	if !cfg.ConsoleOn() || a.live == nil {
+		return nil
+	}
+	a.consoleOnce.Do(func() {
+		a.console = console.New(console.Options{
+			Config: func() *config.Config { c, _ := a.current(); return c },
+			Herd:   func() *endpoint.Herd { _, h := a.current(); return h },
+			Policy: a.mainPolicy.Load,
+			Handler: func() http.Handler {
+				a.mu.Lock()
+				defer a.mu.Unlock()
+				return a.srv.Root()
+			},
+			Live:    a.live,
+			Health:  a.health,
+			Observe: a.hub,
+			Version: a.version,
+			Logger:  a.logger.With("component", "console"),
+		})
+	})
+	if a.console.Path() != cfg.Server.Console.Path {
+		a.logger.Warn("server.console.path changed: the console stays at its old path until a restart",
+			"path", a.console.Path(), "configured", cfg.Server.Console.Path)
+	}
+	return a.console
+}
+
+// ConsoleURL returns the operator console's URL, or "" when it is off.
+func (a *App) ConsoleURL() string {
+	cfg, _ := a.current()
+	if !cfg.ConsoleOn() {
+		return ""
+	}
+	return cfg.Server.PublicURL + cfg.Server.Console.Path + "/"
 }

@@ -128,6 +128,7 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 		Databases: dbs,
 		Admin:     admintools.Options{Started: a.started, HealthCache: a.health},
 		Version:   a.version,
+		Observe:   a.hub,
 		Logger:    a.logger,
 		RateLimit: guard,
 
@@ -137,7 +138,7 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 		a.extend(herd)
 	}
 	closers := make(map[string]func())
-	srv, err := a.buildServer(next, herd, guard, closers)
+	srv, mainPolicy, err := a.buildServer(next, herd, guard, closers)
 	if err != nil {
 		for _, c := range closers {
 			c()
@@ -152,6 +153,7 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 	a.cfg, a.herd, a.cur, a.closers, a.rateLimit = next, herd, srv, closers, guard
 	owner.Adopt(srv)
 	a.mu.Unlock()
+	a.mainPolicy.Store(mainPolicy)
 	a.logger.Info("configuration reloaded", "generation", "new", "changed", changed, "endpoints", len(next.Endpoints))
 
 	// 4. Drain and stop the old generation.

@@ -125,6 +125,14 @@ func PrincipalFromRequest(r *http.Request) *Principal {
 	return FromTokenInfo(sdkauth.TokenInfoFromContext(r.Context()))
 }
 
+// Principal authenticates r as the policy's endpoint would and returns
+// the caller, for HTTP routes outside MCP that sign callers in with the
+// same credentials (the operator console). Errors are as Authenticate's.
+// The caller must Release the Principal's Login.
+func (p *Policy) Principal(r *http.Request) (*Principal, error) {
+	return p.authenticate(r)
+}
+
 func (p *Policy) authenticate(r *http.Request) (*Principal, error) {
 	values := r.Header.Values("Authorization")
 	if p.Authenticator == nil {

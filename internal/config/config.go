@@ -111,6 +111,8 @@ type Server struct {
 	// that stops reading, or reads at a trickle, is cut off after it) and
 	// reading a request body. Default 60s.
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// Console configures the operator console (see console.go).
+	Console Console `yaml:"console"`
 }
 
 // Log configures the process log (always on stderr).

@@ -92,6 +92,7 @@ func (c *Config) setDefaults() {
 	}
 
 	c.setObserveDefaults()
+	c.setConsoleDefaults()
 
 	if c.Log.Level == "" {
 		c.Log.Level = "info"

@@ -92,6 +92,7 @@ func (c *Config) validate() Errors {
 	v := &validator{c: c}
 	v.server()
 	v.observe()
+	v.console()
 	v.log()
 	v.explicitZeros()
 	if c.Auth != nil {

@@ -38,6 +38,7 @@ func writeWelcome(w io.Writer, base, where string, dbs []*database, uris map[str
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", e.url, e.mode, e.allows)
 	}
 	tw.Flush()
+	fmt.Fprintf(&b, "\nOperator console: %s/ui/ (herd, live calls, health, plan viewer; docs/console.md)\n", base)
 	names := make([]string, len(dbs))
 	for i, d := range dbs {
 		names[i] = d.Name

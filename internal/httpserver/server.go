@@ -62,6 +62,10 @@ type Options struct {
 	// Metrics, when set, is served at Config.Server.Metrics.Path (see
 	// [ProtectMetrics]).
 	Metrics http.Handler
+	// Console, when set, is the operator console, served under
+	// Config.Server.Console.Path behind the same origin check as the MCP
+	// paths.
+	Console http.Handler
 	Logger  *slog.Logger
 	// Exchanges ties MCP calls to the HTTP requests carrying them (client
 	// disconnects and stateless cancellations); the MCP servers must run
@@ -166,6 +170,11 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Metrics != nil {
 		mux.Handle(opts.Config.Server.Metrics.Path, opts.Metrics)
+	}
+	if opts.Console != nil {
+		p := opts.Config.Server.Console.Path
+		mux.Handle(p, guard.wrap(opts.Console))
+		mux.Handle(p+"/", guard.wrap(opts.Console))
 	}
 	mux.HandleFunc("GET /health", s.health)
 	mux.HandleFunc("GET /ready", s.ready)
@@ -319,6 +328,11 @@ func (s *Server) count(next http.Handler) http.Handler {
 // WaitExchanges blocks until no message-carrying MCP request is being
 // served, or ctx ends.
 func (s *Server) WaitExchanges(ctx context.Context) error { return s.exchanges.Wait(ctx) }
+
+// Root returns the handler serving s's listener: the current generation's
+// (see [Server.Adopt]). The console's in-process MCP client sends its
+// requests here.
+func (s *Server) Root() http.Handler { return s.http.Handler }
 
 // Handler returns the complete handler (for tests with httptest).
 func (s *Server) Handler() http.Handler { return s.handler }
