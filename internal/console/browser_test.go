@@ -247,6 +247,18 @@ func (b *browser) waitJS(t *testing.T, what, js string, timeout time.Duration) t
 	return time.Since(start)
 }
 
+// waitDrawn waits until the output box out holds an element matching
+// want, failing t with the page's error box when it shows one instead.
+func (b *browser) waitDrawn(t *testing.T, what, out, want string, timeout time.Duration) {
+	t.Helper()
+	b.waitJS(t, what, `document.querySelector(`+jsString(out+" "+want)+`) !== null || document.querySelector(`+jsString(out+" .error-box")+`) !== null`, timeout)
+	var errText string
+	eval(t, b, `(document.querySelector(`+jsString(out+" .error-box")+`) || {textContent: ""}).textContent`, &errText)
+	if errText != "" {
+		t.Fatalf("%s: the page shows the error %q", what, errText)
+	}
+}
+
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
@@ -346,15 +358,15 @@ func TestBrowserDemo(t *testing.T) {
 
 	b.run(t, "explaining in the plan viewer", 30*time.Second,
 		chromedp.Navigate(base+"/ui/#plan"),
-		chromedp.WaitVisible(chromedp.CSS(`#p-endpoint option[value="app3"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#p-endpoint option[value="app3"]`)),
 		chromedp.SetValue(chromedp.CSS(`#p-endpoint`), "app3"),
 		chromedp.SetValue(chromedp.CSS(`#p-sql`), planSQL),
 		chromedp.Click(chromedp.CSS(`#p-hypo-add`)),
 		chromedp.SendKeys(chromedp.CSS(`#p-hypo-rows .h-table`), "orders"),
 		chromedp.SendKeys(chromedp.CSS(`#p-hypo-rows .h-columns`), "customer_id"),
 		chromedp.Click(chromedp.CSS(`#p-run`)),
-		chromedp.WaitVisible(chromedp.CSS(`#plan-out .plan-node`)),
 	)
+	b.waitDrawn(t, "the plan", "#plan-out", ".plan-node", 30*time.Second)
 	var drawn struct {
 		Nodes int  `json:"nodes"`
 		Hypo  bool `json:"hypo"`
@@ -374,11 +386,11 @@ func TestBrowserDemo(t *testing.T) {
 	// Health: the admin endpoint's checks and top queries.
 	b.run(t, "checking health", 60*time.Second,
 		chromedp.Navigate(base+"/ui/#health"),
-		chromedp.WaitVisible(chromedp.CSS(`#h-endpoint option[value="app3"]`)),
+		chromedp.WaitReady(chromedp.CSS(`#h-endpoint option[value="app3"]`)),
 		chromedp.SetValue(chromedp.CSS(`#h-endpoint`), "app3"),
 		chromedp.Click(chromedp.CSS(`#h-run`)),
-		chromedp.WaitVisible(chromedp.CSS(`#health-out .checks`)),
 	)
+	b.waitDrawn(t, "the health checks", "#health-out", ".checks", 60*time.Second)
 	b.screenshot(t, "health")
 
 	if out := b.outside(base); len(out) > 0 {
