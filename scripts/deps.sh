@@ -9,7 +9,8 @@
 #   scripts/deps.sh           # build dependencies
 #   scripts/deps.sh lint      # also staticcheck
 #   scripts/deps.sh test      # also staticcheck and the programs tests start
-#                             # (redis-server, systemd-analyze); without root
+#                             # (redis-server, systemd-analyze, chromium for
+#                             # the console's browser tests); without root
 #                             # it only warns: those tests skip locally and
 #                             # fail in CI (PGHERD_CI=1) when one is missing;
 #                             # and the npm packages of the interop tests
@@ -63,6 +64,7 @@ if [ "${1:-}" = test ]; then
   have redis-server || { apt_pkgs+=(redis-server); test_missing+=("redis-server (Debian: apt-get install redis-server)"); }
   have systemd-analyze || { apt_pkgs+=(systemd); test_missing+=("systemd-analyze (Debian: apt-get install systemd)"); }
   have npm || { apt_pkgs+=(nodejs npm); test_missing+=("npm, for the interop tests' packages (Debian: apt-get install nodejs npm)"); }
+  { have chromium || [ -x /usr/bin/chromium ]; } || { apt_pkgs+=(chromium fonts-dejavu-core); test_missing+=("chromium, for the console's browser tests (Debian: apt-get install chromium)"); }
 fi
 
 if [ ${#apt_pkgs[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && have apt-get; then
