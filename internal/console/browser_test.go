@@ -177,9 +177,10 @@ func (b *browser) requests() int {
 	return len(b.urls)
 }
 
-// startDemo serves pgherd demo on the test cluster and returns its base
-// URL.
-func startDemo(t *testing.T) string {
+// startDemo starts pgherd demo on the test cluster and returns a func
+// that waits until it serves and returns its base URL (so the browser
+// starts meanwhile).
+func startDemo(t *testing.T) func() string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -192,16 +193,19 @@ func startDemo(t *testing.T) string {
 		cancel()
 		<-done
 	})
-	select {
-	case base := <-ready:
-		return base
-	case err := <-done:
-		done <- err
-		t.Fatalf("the demo ended before serving: %v", err)
-	case <-time.After(3 * time.Minute):
-		t.Fatal("the demo did not start within 3 minutes")
+	return func() string {
+		t.Helper()
+		select {
+		case base := <-ready:
+			return base
+		case err := <-done:
+			done <- err
+			t.Fatalf("the demo ended before serving: %v", err)
+		case <-time.After(3 * time.Minute):
+			t.Fatal("the demo did not start within 3 minutes")
+		}
+		return ""
 	}
-	return ""
 }
 
 // mcpClient connects a go-sdk client to an MCP endpoint.
@@ -267,8 +271,11 @@ func jsString(s string) string {
 // TestBrowserDemo drives the console of pgherd demo (loopback, auth none:
 // no sign-in) through every page in a real Chromium.
 func TestBrowserDemo(t *testing.T) {
+	demoReady := startDemo(t)
 	b := newBrowser(t, 1280, 860)
-	base := startDemo(t)
+	start := time.Now()
+	base := demoReady()
+	t.Logf("the demo served %s after the browser started", time.Since(start).Round(time.Millisecond))
 
 	// Herd: the demo's four endpoints with their modes, all ready.
 	b.run(t, "opening the console", 30*time.Second, chromedp.Navigate(base+"/ui/"),

@@ -62,8 +62,8 @@ endpoints:
 // sign-in page, refuses a wrong key, and lets the operator in with a key
 // that has the console scope; on a phone-sized screen.
 func TestBrowserSignin(t *testing.T) {
-	b := newBrowser(t, 390, 844)
 	base := startSignin(t)
+	b := newBrowser(t, 390, 844)
 
 	b.run(t, "opening the console", 30*time.Second,
 		chromedp.Navigate(base+"/ui/"),
