@@ -145,7 +145,7 @@ func TestStdioSurface(t *testing.T) {
 	}
 	// The quick form names its endpoint after the database.
 	ep := config.NameFor(db.URI)
-	if want := []string{"pgherd://" + ep + "/database"}; !reflect.DeepEqual(uris, want) {
+	if want := []string{"pgherd://" + ep + "/database", "ui://pgherd/" + ep + "/plan"}; !reflect.DeepEqual(uris, want) {
 		t.Errorf("resources = %v, want %v", uris, want)
 	}
 	res, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "pgherd://" + ep + "/table/private/secrets"})

@@ -128,7 +128,7 @@ func testResources(t *testing.T, s *server, tr transport) {
 	templates := []string{"pgherd://{endpoint}/schema/{schema}", "pgherd://{endpoint}/table/{schema}/{table}"}
 	for _, ep := range []string{"app1", "app2", "app3", "app4"} {
 		cs := s.connect(t, "/"+ep+"/mcp", tr, nil)
-		if got, want := resourceURIs(t, cs), []string{"pgherd://" + ep + "/database"}; !reflect.DeepEqual(got, want) {
+		if got, want := resourceURIs(t, cs), []string{"pgherd://" + ep + "/database", "ui://pgherd/" + ep + "/plan"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("%s resources = %v, want %v", ep, got, want)
 		}
 		if got := templateURIs(t, cs); !reflect.DeepEqual(got, templates) {
@@ -212,7 +212,7 @@ func testResources(t *testing.T, s *server, tr transport) {
 
 	// The main endpoint: configuration, endpoints, and the composed app5.
 	cs := s.connect(t, "/mcp", tr, nil)
-	want := []string{"pgherd://app5/database", "pgherd://main/config", "pgherd://main/endpoints"}
+	want := []string{"pgherd://app5/database", "pgherd://main/config", "pgherd://main/endpoints", "ui://pgherd/app5/plan"}
 	if got := resourceURIs(t, cs); !reflect.DeepEqual(got, want) {
 		t.Errorf("/mcp resources = %v, want %v", got, want)
 	}

@@ -163,7 +163,7 @@ func (b *browser) outside(base string) []string {
 	var out []string
 	for _, raw := range b.urls {
 		r, err := url.Parse(raw)
-		if err != nil || (r.Scheme != "data" && r.Host != u.Host) {
+		if err != nil || (r.Scheme != "data" && r.Scheme != "about" && r.Host != u.Host) {
 			out = append(out, raw)
 		}
 	}
@@ -404,6 +404,82 @@ func TestBrowserDemo(t *testing.T) {
 		t.Errorf("the pages requested other hosts than pgherd's: %q", out)
 	}
 	t.Logf("%d requests, all to %s", b.requests(), base)
+
+	planApp(t, b, app3, ex, wantNodes)
+	if out := b.outside(base); len(out) > 0 {
+		t.Errorf("the plan App requested other hosts: %q", out)
+	}
+}
+
+// planApp plays an MCP host that renders UI resources: explain_query
+// names its App in _meta.ui.resourceUri, the host reads that ui://
+// resource and shows it in a sandboxed frame, answers its ui/initialize
+// and sends it the tool's result; the App draws the plan's nodes.
+func planApp(t *testing.T, b *browser, cs *mcp.ClientSession, result *mcp.CallToolResult, wantNodes int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var uri string
+	for tool, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tool.Name == "app3_explain_query" {
+			ui, _ := tool.Meta["ui"].(map[string]any)
+			uri, _ = ui["resourceUri"].(string)
+		}
+	}
+	if uri != "ui://pgherd/app3/plan" {
+		t.Fatalf("app3_explain_query's _meta.ui.resourceUri = %q, want ui://pgherd/app3/plan", uri)
+	}
+	res, err := cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: uri})
+	if err != nil || len(res.Contents) != 1 {
+		t.Fatalf("reading %s: %v %+v", uri, err, res)
+	}
+	page := res.Contents[0]
+	if page.MIMEType != "text/html;profile=mcp-app" || !strings.Contains(page.Text, "PgherdPlan") {
+		t.Fatalf("%s: MIME type %q, %d bytes", uri, page.MIMEType, len(page.Text))
+	}
+	raw, _ := json.Marshal(result)
+	b.run(t, "hosting the plan App", 20*time.Second, chromedp.Navigate("about:blank"))
+	var started bool
+	eval(t, b, `(() => {
+		const f = document.createElement("iframe");
+		f.id = "app";
+		f.setAttribute("sandbox", "allow-scripts allow-same-origin");
+		f.style.cssText = "width: 1260px; height: 840px; border: 0";
+		window.seen = [];
+		window.addEventListener("message", e => {
+			if (e.source !== f.contentWindow) return;
+			const m = e.data;
+			window.seen.push(m.method || "response");
+			if (m.method === "ui/initialize") {
+				f.contentWindow.postMessage({jsonrpc: "2.0", id: m.id, result: {protocolVersion: "2026-01-26",
+					hostInfo: {name: "pgherd-test-host", version: "1"}, hostCapabilities: {}, hostContext: {}}}, "*");
+			} else if (m.method === "ui/notifications/initialized") {
+				f.contentWindow.postMessage({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: `+string(raw)+`}, "*");
+			}
+		});
+		f.srcdoc = `+jsString(page.Text)+`;
+		document.body.style.margin = "0";
+		document.body.appendChild(f);
+		return true;
+	})()`, &started)
+	b.waitJS(t, "the App's drawn plan", `(() => { const d = document.getElementById("app").contentDocument; return d !== null && d.querySelectorAll(".plan-node").length > 0; })()`, 15*time.Second)
+	var drawn struct {
+		Nodes int      `json:"nodes"`
+		Used  bool     `json:"used"`
+		Seen  []string `json:"seen"`
+	}
+	eval(t, b, `(() => { const d = document.getElementById("app").contentDocument;
+		return {nodes: d.querySelectorAll(".plan-node").length, used: d.querySelector(".plan-hypo li.used") !== null, seen: window.seen}; })()`, &drawn)
+	if drawn.Nodes != wantNodes || !drawn.Used {
+		t.Errorf("the plan App drew %d nodes (hypothetical index used %v), want %d and used", drawn.Nodes, drawn.Used, wantNodes)
+	}
+	if len(drawn.Seen) < 2 || drawn.Seen[0] != "ui/initialize" || drawn.Seen[1] != "ui/notifications/initialized" {
+		t.Errorf("the App sent %q, want ui/initialize then ui/notifications/initialized", drawn.Seen)
+	}
+	b.screenshot(t, "plan-app")
 }
 
 // waitDB polls a count query on the test server until it returns want.

@@ -21,6 +21,7 @@ import (
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/observe"
+	"github.com/pgherd/pgherd/internal/planview"
 )
 
 //go:embed assets
@@ -80,7 +81,7 @@ func New(opts Options) *Console {
 		pages:    template.Must(template.ParseFS(assets, "assets/*.html")),
 	}
 	sub, _ := fs.Sub(assets, "assets/static")
-	c.static = http.StripPrefix(c.path+"/static/", http.FileServerFS(sub))
+	c.static = http.StripPrefix(c.path+"/static/", http.FileServerFS(overlay{planview.FS(), sub}))
 	m := http.NewServeMux()
 	p := c.path
 	m.HandleFunc("GET "+p+"/{$}", c.page("index.html"))
@@ -125,6 +126,21 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mux.ServeHTTP(w, r)
+}
+
+// overlay serves plan.js and plan.css from the plan viewer's package (the
+// MCP App draws plans with the same code), the rest from the console's
+// assets.
+type overlay struct{ first, rest fs.FS }
+
+func (o overlay) Open(name string) (fs.File, error) {
+	if f, err := o.first.Open(name); err == nil {
+		if st, err := f.Stat(); err == nil && !st.IsDir() {
+			return f, nil
+		}
+		f.Close()
+	}
+	return o.rest.Open(name)
 }
 
 func (c *Console) staticFiles() http.Handler {

@@ -70,16 +70,22 @@ func URI(endpoint string, segments ...string) string {
 	return b.String()
 }
 
+// UIURI returns ui://pgherd/endpoint/name, the URI of one of endpoint's
+// MCP Apps (UI resources that hosts render).
+func UIURI(endpoint, name string) string {
+	return "ui://" + Scheme + "/" + endpoint + "/" + url.PathEscape(name)
+}
+
 // AddResource registers a static resource of t's endpoint. Its URI must be
-// [URI](t.Endpoint, …). Callers without one of tags do not see it listed
-// and cannot read it.
+// [URI](t.Endpoint, …), or [UIURI](t.Endpoint, …) for an MCP App. Callers
+// without one of tags do not see it listed and cannot read it.
 func AddResource(t *Target, res *mcp.Resource, tags []string, h ResourceHandler) {
 	r := t.Registry
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.mustBeOpen()
-	if !strings.HasPrefix(res.URI, URI(t.Endpoint)+"/") {
-		panic(fmt.Sprintf("tools: resource URI %q must start with %s/", res.URI, URI(t.Endpoint)))
+	if !strings.HasPrefix(res.URI, URI(t.Endpoint)+"/") && !strings.HasPrefix(res.URI, UIURI(t.Endpoint, "")) {
+		panic(fmt.Sprintf("tools: resource URI %q must start with %s/ or %s", res.URI, URI(t.Endpoint), UIURI(t.Endpoint, "")))
 	}
 	if _, dup := r.resources[res.URI]; dup {
 		panic(fmt.Sprintf("tools: resource %q registered twice", res.URI))

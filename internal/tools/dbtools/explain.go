@@ -13,6 +13,7 @@ import (
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/sqlguard"
+	"github.com/pgherd/pgherd/internal/planview"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
@@ -61,7 +62,22 @@ func (d *dbtools) registerExplain(t *tools.Target) {
 		Title:       "Explain a query plan",
 		Description: fmt.Sprintf("Show PostgreSQL's plan for one statement on database %s as a readable tree plus the JSON plan: node types, relations, indexes used, join and filter conditions, estimated rows and cost — with analyze=true also actual rows, times and buffers (read-only SELECTs only; always rolled back). hypothetical_indexes simulates indexes with hypopg to see whether they would be used, without creating anything. The statement must be one this endpoint's execute_sql accepts (mode %s).", d.opts.Endpoint, d.opts.Mode),
 		Annotations: readOnly(),
+		// MCP Apps: hosts that render UI resources show the plan as a
+		// drawn tree next to the answer; others use the text and JSON.
+		Meta: mcp.Meta{"ui": map[string]any{"resourceUri": tools.UIURI(d.opts.Endpoint, "plan")}},
 	}, []string{tools.TagRead}, d.explain)
+	uri := tools.UIURI(d.opts.Endpoint, "plan")
+	tools.AddResource(t, &mcp.Resource{
+		URI:         uri,
+		Name:        d.opts.Endpoint + "_plan_view",
+		Title:       "Query plan view",
+		Description: "Draws " + t.Name("explain_query") + "'s plan as a tree (MCP App: hosts that render UI resources show it with the tool's result).",
+		MIMEType:    planview.AppMIME,
+	}, []string{tools.TagRead}, func(context.Context, *mcp.ReadResourceRequest, map[string]string) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: uri, MIMEType: planview.AppMIME, Text: planview.AppHTML(),
+			// No network, no outside resources: the page is self-contained.
+			Meta: mcp.Meta{"ui": map[string]any{"prefersBorder": true}}}}}, nil
+	})
 }
 
 func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in ExplainArgs) (*mcp.CallToolResult, *ExplainResult, error) {

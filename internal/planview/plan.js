@@ -1,7 +1,7 @@
 // pgherd plan viewer: draws explain_query's result (EXPLAIN FORMAT JSON)
 // as a tree of nodes with cost, time and row bars; highlights expensive
 // nodes and row misestimates; shows a node's details on click. Used by the
-// console and by the MCP App (ui://pgherd/plan). DOM APIs only: every value
+// console and by the MCP App (ui://pgherd/ENDPOINT/plan). DOM APIs only: every value
 // from the plan is set as text, never as HTML.
 (function () {
   "use strict";
