@@ -12,8 +12,8 @@ import (
 
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/pg"
-	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/planview"
+	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/tools"
 )
 
