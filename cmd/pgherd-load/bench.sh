@@ -14,7 +14,8 @@
 # Settings (environment): SCALE (0.1; 1 is the full dataset: 100k
 # customers, 10k products, 1M orders, 3M order items), REPS (3), WARMUP (2s),
 # DURATION (6s), SESSIONS ("1 16"), MODES ("stateless stateful stdio"),
-# WORKLOADS ("W1 W2 W3 W4"). pgherd serve runs with its own GC default
+# WORKLOADS ("W1 W2 W3 W4"); PG_URI and PG_PID to reuse a cluster that
+# `pgherd-load --pg-only --scale N` started (the full dataset takes minutes). pgherd serve runs with its own GC default
 # (GOGC 400); the client with GOGC=400.
 set -euo pipefail
 
@@ -80,12 +81,18 @@ trap cleanup EXIT
 
 go build -o "$tmp/pgherd" ./cmd/pgherd
 go build -o "$tmp/pgherd-load" ./cmd/pgherd-load
-mkfifo "$tmp/uri"
-echo "# creating the dataset at scale $SCALE…" >&2
-"$tmp/pgherd-load" --pg-only --scale "$SCALE" >"$tmp/uri" 2>"$tmp/pg.log" &
-pg_pid=$!
-read -r uri <"$tmp/uri" || { cat "$tmp/pg.log" >&2; exit 1; }
-db_pid=$(pgrep -P "$pg_pid" -x postgres)
+if [[ -n "${PG_URI:-}" ]]; then
+	# A cluster that already holds the dataset (pgherd-load --pg-only) and
+	# its postmaster's process id.
+	uri=$PG_URI db_pid=${PG_PID:?PG_PID: the postmaster of PG_URI}
+else
+	mkfifo "$tmp/uri"
+	echo "# creating the dataset at scale $SCALE…" >&2
+	"$tmp/pgherd-load" --pg-only --scale "$SCALE" >"$tmp/uri" 2>"$tmp/pg.log" &
+	pg_pid=$!
+	read -r uri <"$tmp/uri" || { cat "$tmp/pg.log" >&2; exit 1; }
+	db_pid=$(pgrep -P "$pg_pid" -x postgres)
+fi
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 {

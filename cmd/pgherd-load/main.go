@@ -105,7 +105,7 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	fs.Float64Var(&f.scale, "scale", 0.1, "size of the dataset --self and --pg-only create (1: 100k customers, 10k products, 1M orders, 3M order items)")
 	fs.StringVar(&f.workload, "workload", "", "W1 (tools/list), W2 (SELECT 1), W3 (1,000 orders × 6 columns) or W4 (aggregate join, LIMIT 50):\nsets --method and --args")
 	fs.BoolVar(&f.self, "self", false, "start a throwaway PostgreSQL and an in-process pgherd, and measure them")
-	fs.BoolVar(&f.pgOnly, "pg-only", false, "only start the throwaway PostgreSQL with --self's database, print its URI and wait for Ctrl-C\n(to measure a separate pgherd serve process against it)")
+	fs.BoolVar(&f.pgOnly, "pg-only", false, "only start the throwaway PostgreSQL with the dataset (--scale), print the URI of its login pgherd_bench and wait for Ctrl-C\n(to measure a separate pgherd serve process against it)")
 	fs.StringVar(&f.otlpSink, "otlp-sink", "", "only serve an OTLP/HTTP trace receiver on this address (host:port) that discards what it gets,\nprint its URL and wait for Ctrl-C (to measure a pgherd serve with tracing on)")
 	fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of this process during the measured window to this file (with --self it includes the server)")

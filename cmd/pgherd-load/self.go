@@ -110,7 +110,7 @@ func serveInProcess(ctx context.Context, uri, mode string, logger *slog.Logger) 
 func serveInProcessWith(ctx context.Context, uri, mode, server, extra string, logger *slog.Logger) (*selfServer, error) {
 	// The throwaway cluster's superuser: allowed, as a benchmark of the
 	// serving path (the login role check is not what is measured).
-	yaml := fmt.Sprintf("server: {port: 0, session_mode: %s%s}\nlog: {level: warn}\nendpoints:\n  %s: {database_uri: \"${URI}\", access_mode: user_ro, allow_privileged_role: true}\n",
+	yaml := fmt.Sprintf("server: {port: 0, session_mode: %s%s}\nlog: {level: warn}\nendpoints:\n  %s: {database_uri: \"${URI}\", access_mode: user_ro, allow_privileged_role: true, limits: {max_result_bytes: 1048576}}\n",
 		mode, server, selfEndpoint) + extra
 	cfg, err := config.Parse([]byte(yaml), func(k string) (string, bool) {
 		if k == "URI" {
