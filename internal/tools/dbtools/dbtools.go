@@ -18,6 +18,7 @@ import (
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/dbhealth"
 	"github.com/pgherd/pgherd/internal/pg"
+	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools"
 )
@@ -85,7 +86,7 @@ func Register(t *tools.Target, opts Options) {
 	if opts.Health == (dbhealth.Thresholds{}) {
 		opts.Health = dbhealth.DefaultThresholds()
 	}
-	d := &dbtools{opts: opts}
+	d := &dbtools{opts: opts, verdicts: sqlguard.NewCache(verdictCacheSize)}
 	d.registerSchema(t)
 	d.registerSQL(t)
 	d.registerExplain(t)
@@ -99,7 +100,14 @@ func Register(t *tools.Target, opts Options) {
 
 type dbtools struct {
 	opts Options
+	// verdicts caches execute_sql's validator verdicts by statement text
+	// and connection facts (the catalog lookup still runs per call).
+	verdicts *sqlguard.Cache
 }
+
+// verdictCacheSize bounds the verdicts one endpoint's execute_sql keeps:
+// at most 512 statements of at most 4 KiB each.
+const verdictCacheSize = 512
 
 // resolve returns the caller's handle; callers must call Done on it.
 func (d *dbtools) resolve(ctx context.Context, req mcp.Request) (*Handle, error) {

@@ -54,7 +54,7 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 		return nil, nil, err
 	}
 	defer func() { h.Done() }() // h changes when a confirmation is asked for
-	verdict, err := sqlguard.Validate(in.SQL, guardOptions(mode, h.Pool))
+	verdict, err := d.verdicts.Validate(in.SQL, guardOptions(mode, h.Pool))
 	logVerdict(ctx, verdict, err)
 	if err != nil {
 		return nil, nil, err
