@@ -247,6 +247,9 @@ func TestExplainRefusals(t *testing.T) {
 }
 
 func TestDepthLimits(t *testing.T) {
+	// Parser work only (a minute of CPU under the race detector on a busy
+	// machine): beside the tests that wait on PostgreSQL, not before them.
+	t.Parallel()
 	big := func(prefix, unit, suffix string, n int) string {
 		return prefix + strings.Repeat(unit, n) + suffix
 	}

@@ -64,7 +64,7 @@ func newFixture(t testing.TB) *fixture {
 		GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO %[2]s;`, ro, rw))
 	// admin_ro gets what internal/roles grants it (USAGE and SELECT on the
 	// user schemas, pg_monitor), which the corpus's expectations assume.
-	stmts, err := roles.Statements(roles.Spec{Role: name(access.AdminRO), Password: pw[access.AdminRO],
+	stmts, err := roles.Statements(roles.Spec{Role: name(access.AdminRO), Password: pgtest.Secret(pw[access.AdminRO]),
 		Mode: access.AdminRO, Database: db.Name, Owner: name(access.AdminRW)})
 	if err != nil {
 		t.Fatalf("admin_ro role: %v", err)
@@ -271,7 +271,6 @@ func TestCorpusPostgres(t *testing.T) {
 // database only, as other tests run beside this one).
 func fingerprintDB(t testing.TB, ctx context.Context, su *pgx.Conn) string {
 	t.Helper()
-	var b strings.Builder
 	rows, err := su.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'p') AND n.nspname IN ('public', 'secret') ORDER BY 1`)
 	if err != nil {
@@ -281,12 +280,12 @@ func fingerprintDB(t testing.TB, ctx context.Context, su *pgx.Conn) string {
 	if err != nil {
 		t.Fatalf("fingerprint: %v", err)
 	}
+	// One round trip for the rest: a subquery per table, then the
+	// catalog-wide parts.
+	var parts []string
 	for _, tbl := range tables {
-		var sum string
-		if err := su.QueryRow(ctx, "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM "+tbl+" t").Scan(&sum); err != nil {
-			t.Fatalf("fingerprint %s: %v", tbl, err)
-		}
-		fmt.Fprintf(&b, "%s=%s ", tbl, sum)
+		parts = append(parts, fmt.Sprintf("'%s=' || (SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') FROM %s t)",
+			strings.ReplaceAll(tbl, "'", "''"), tbl))
 	}
 	for _, q := range []string{
 		`SELECT coalesce(string_agg(format('%s.%s:%s', n.nspname, c.relname, c.relkind), ',' ORDER BY n.nspname, c.relname), '') FROM pg_class c
@@ -300,13 +299,14 @@ func fingerprintDB(t testing.TB, ctx context.Context, su *pgx.Conn) string {
 		`SELECT 'xacts=' || count(*) FROM pg_prepared_xacts WHERE database = current_database()`,
 		`SELECT 'acl=' || coalesce(md5(string_agg(relacl::text, ',' ORDER BY oid)), '') FROM pg_class WHERE relnamespace IN ('public'::regnamespace, 'secret'::regnamespace)`,
 	} {
-		var s string
-		if err := su.QueryRow(ctx, q).Scan(&s); err != nil {
-			t.Fatalf("fingerprint: %v\n%s", err, q)
-		}
-		b.WriteString(s + " ")
+		parts = append(parts, "("+q+")")
 	}
-	return b.String()
+	var s string
+	q := "SELECT concat_ws(' ', " + strings.Join(parts, ", ") + ")"
+	if err := su.QueryRow(ctx, q).Scan(&s); err != nil {
+		t.Fatalf("fingerprint: %v\n%s", err, q)
+	}
+	return s
 }
 
 // fingerprintSession summarises the state a statement could leave on its
