@@ -9,7 +9,9 @@
 // real PostgreSQL.
 //
 // The tests run in a short form by default (seconds per fault, fewer
-// sessions). PGHERD_RELIABILITY=long runs the long form the issue asks for:
+// sessions). PGHERD_LONG=1 (every heavy test's long form; or
+// PGHERD_RELIABILITY=long, this package's older switch) runs the long form
+// the issue asks for:
 // a 30 s outage, 10,000 sessions, and a soak of PGHERD_SOAK (default 10m)
 // with a fault every 30 s.
 package reliability

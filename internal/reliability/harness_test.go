@@ -23,12 +23,15 @@ import (
 	"github.com/pgherd/pgherd/internal/faultproxy"
 	"github.com/pgherd/pgherd/internal/localpg"
 	"github.com/pgherd/pgherd/internal/pgtest"
+	"github.com/pgherd/pgherd/internal/testenv"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// long reports whether the long form of the scenarios was asked for.
-func long() bool { return os.Getenv("PGHERD_RELIABILITY") == "long" }
+// long reports whether the long form of the scenarios was asked for:
+// PGHERD_LONG=1, the switch of every heavy test, or PGHERD_RELIABILITY=long
+// (testenv.Long).
+func long() bool { return testenv.Long() }
 
 // pick returns short, or long in the long form.
 func pick[T any](short, long_ T) T {
