@@ -39,6 +39,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -80,8 +81,9 @@ type Exchanges struct {
 type exchange struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
-	session string      // Mcp-Session-Id of a stateful POST
-	timer   *time.Timer // while orphaned; guarded by Exchanges.mu
+	session string       // Mcp-Session-Id of a stateful POST
+	timer   *time.Timer  // while orphaned; guarded by Exchanges.mu
+	running atomic.Int32 // calls still being handled
 }
 
 // callKey names a call of a stateless request: JSON-RPC ids are the
@@ -119,7 +121,10 @@ func (x *Exchanges) register(r *http.Request, session string) (ex *exchange, don
 		x.mu.Unlock()
 	})
 	return ex, func() {
-		if session != "" && r.Context().Err() != nil {
+		// A stateful POST's calls wait for a resumed stream when the client
+		// dropped the request, and when the server ended its stream while
+		// they run (SEP-1699 polling: go-sdk's CloseSSEStream).
+		if session != "" && (r.Context().Err() != nil || ex.running.Load() > 0) {
 			x.orphan(ex)
 			return
 		}
@@ -301,6 +306,8 @@ func (x *Exchanges) Middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		if ex == nil {
 			cancel(ErrDisconnected)
 		} else {
+			ex.running.Add(1)
+			defer ex.running.Add(-1)
 			stop := context.AfterFunc(ex.ctx, func() { cancel(context.Cause(ex.ctx)) })
 			defer stop()
 		}
