@@ -429,10 +429,14 @@ func TestUndefinedNamesSuggest(t *testing.T) {
 	pgtest.Exec(t, db.URI, `CREATE TABLE orders (id int PRIMARY KEY, amount numeric, customer_name text);
 CREATE TABLE order_items (order_id int, qty int);
 CREATE SCHEMA secret; CREATE TABLE secret.orderz (id int);`)
-	s := start(t, "server: {port: 0}\nendpoints:\n  u: {database_uri: \"${URI}\", access_mode: user_ro}\n  a: {database_uri: \"${URI}\", access_mode: admin_ro}\n",
+	// one: a single connection and slot, which the failed call holds until
+	// it lets go; the suggestions must not wait for it.
+	s := start(t, "server: {port: 0}\nendpoints:\n  u: {database_uri: \"${URI}\", access_mode: user_ro}\n  a: {database_uri: \"${URI}\", access_mode: admin_ro}\n"+
+		"  one: {database_uri: \"${URI}\", access_mode: admin_ro, pool: {max_conns: 1, acquire_timeout: 10s}}\n",
 		map[string]string{"URI": db.URI})
 	u := s.connect(t, "/u/mcp", streamable, nil)
 	a := s.connect(t, "/a/mcp", streamable, nil)
+	one := s.connect(t, "/one/mcp", streamable, nil)
 	for _, c := range []struct {
 		cs        *mcp.ClientSession
 		tool, sql string
@@ -444,6 +448,8 @@ CREATE SCHEMA secret; CREATE TABLE secret.orderz (id int);`)
 		{u, "u_execute_sql", "SELECT amout FROM orders", []string{"42703", "did you mean amount (orders)"}, nil},
 		{u, "u_execute_sql", "SELECT o.custmer_name FROM orders o", []string{"42703", "customer_name (orders)"}, nil},
 		{u, "u_explain_query", "SELECT * FROM order_itemz", []string{"42P01", "order_items"}, []string{"secret"}},
+		{one, "one_execute_sql", "SELECT * FROM ordrs", []string{"42P01", "did you mean orders"}, nil},
+		{one, "one_explain_query", "SELECT amout FROM orders", []string{"42703", "amount (orders)"}, nil},
 	} {
 		msg := callErr(t, c.cs, c.tool, map[string]any{"sql": c.sql})
 		for _, w := range c.want {

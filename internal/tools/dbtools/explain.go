@@ -150,6 +150,9 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 		return out.decode(res)
 	})
 	if err != nil {
+		// The lookup takes a slot and a connection of its own: let this
+		// call's go first (with max_conns 1 it would wait for itself).
+		h.Done()
 		return nil, nil, d.withSuggestions(ctx, req, describeErr(err))
 	}
 	tree := renderPlan(out.Plan)

@@ -119,6 +119,9 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 		})
 	}
 	if err != nil {
+		// The lookup takes a slot and a connection of its own: let this
+		// call's go first (with max_conns 1 it would wait for itself).
+		h.Done()
 		return nil, nil, d.withSuggestions(ctx, req, describeErr(err))
 	}
 	logResult(ctx, res, call.MaxRows, h.Tx.Limits.MaxResultBytes)
