@@ -215,7 +215,10 @@ func stubbornBackends(t *testing.T, db string) int64 {
 func TestRunawayBackendKeepsItsConnection(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	pgtest.Exec(t, db.URI, stubbornSQL)
-	opts := PoolOptions{MaxConns: 1, AcquireTimeout: 10 * time.Second, CancelGrace: time.Second,
+	// The grace outlasts the client backstop by far, so the backend is
+	// surely still running when the call returns, even on a busy machine
+	// under the race detector (a 1 s grace could end before it).
+	opts := PoolOptions{MaxConns: 1, AcquireTimeout: 20 * time.Second, CancelGrace: 5 * time.Second,
 		Limits: Limits{StatementTimeout: 500 * time.Millisecond}}
 	p := newPool(t, db.URI, opts)
 	ctx := context.Background()
