@@ -115,7 +115,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 	}
 	a.rlEvents = a.rateLimitEvents(opts.RateLimitEvents)
 	a.rateLimit = rateGuard(cfg, a.limiter, a.rlEvents, logger)
-	dbs := make(map[string]*endpoint.Database)
+	dbs := make(map[string]*tenancy.Database)
 	defer func() {
 		if err != nil {
 			for _, db := range dbs {
@@ -136,7 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		ep := cfg.Endpoints[name]
 		authCfg := cfg.EffectiveAuth(name)
 		wg.Go(func() {
-			db, err := endpoint.Open(ctx, ep, endpoint.OpenOptions{
+			db, err := tenancy.Open(ctx, ep, tenancy.OpenOptions{
 				Degraded:      cfg.Server.StartDegraded,
 				Fallback:      fallback(authCfg),
 				DatabaseLogin: authCfg != nil && authCfg.Mode == config.AuthDatabaseLogin,
@@ -716,7 +716,7 @@ func (a *App) authOptions(cfg *config.Config) auth.Options {
 			if !ok {
 				return nil, fmt.Errorf("no endpoint %q", name)
 			}
-			opts := endpoint.PoolOptions(ep)
+			opts := tenancy.PoolOptions(ep)
 			// One pool per credential: keep each small.
 			opts.MaxConns = min(opts.MaxConns, 4)
 			opts.MinConns = 0

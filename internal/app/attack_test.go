@@ -745,7 +745,7 @@ temp_file_limit), **H** hung until the caller's deadline (nothing in pgherd or P
 ## With the validator switched off
 
 The vectors the corpus expects refused in a mode, run again through the endpoint's own pool and transaction options
-(what ` + "`endpoint.Database.Resolve`" + ` gives ` + "`execute_sql`" + `) as the mode's role, without ` + "`sqlguard.Check`" + `. With no verdict there
+(what ` + "`tenancy.Database.Resolve`" + ` gives ` + "`execute_sql`" + `) as the mode's role, without ` + "`sqlguard.Check`" + `. With no verdict there
 is no hint that a statement leaves session state, so none is given; a statement PostgreSQL refuses inside a transaction
 block is run again outside one in admin_rw, as a NoTransaction verdict would have it. The same side-effect checks run
 after each.

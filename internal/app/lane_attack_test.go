@@ -30,11 +30,11 @@ import (
 	"github.com/pgherd/pgherd/internal/access"
 	"github.com/pgherd/pgherd/internal/catalog"
 	"github.com/pgherd/pgherd/internal/config"
-	"github.com/pgherd/pgherd/internal/endpoint"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/pgtest"
 	"github.com/pgherd/pgherd/internal/roles"
 	"github.com/pgherd/pgherd/internal/sqlguard"
+	dbtenancy "github.com/pgherd/pgherd/internal/tenancy"
 )
 
 // atkOutcome is what a vector did in one mode.
@@ -470,7 +470,7 @@ func (r *mcpRunner) probe(ctx context.Context, sql string) (string, error) {
 }
 
 // directRunner runs statements with the validator switched off: through
-// the endpoint's own pool and transaction options (endpoint.Database.Resolve,
+// the endpoint's own pool and transaction options (tenancy.Database.Resolve,
 // as dbtools gets them), with what dbtools does after sqlguard.Check and
 // without the check. With no verdict, nothing says the statement leaves
 // session state (Discard) or must run outside a transaction (RunBare): the
@@ -478,7 +478,7 @@ func (r *mcpRunner) probe(ctx context.Context, sql string) (string, error) {
 // PostgreSQL refuses there (SQLSTATE 25001) runs again with RunBare, as a
 // NoTransaction verdict would have it.
 type directRunner struct {
-	db   *endpoint.Database
+	db   *dbtenancy.Database
 	mode access.Mode
 }
 
@@ -642,7 +642,7 @@ func newLane(t *testing.T, f *atkFixture, m access.Mode, kind laneKind) *lane {
 		if err != nil {
 			t.Fatalf("config: %v", err)
 		}
-		db, err := endpoint.Open(ctx, cfg.Endpoints["atk"], endpoint.OpenOptions{})
+		db, err := dbtenancy.Open(ctx, cfg.Endpoints["atk"], dbtenancy.OpenOptions{})
 		if err != nil {
 			t.Fatalf("opening the endpoint's database: %v", err)
 		}

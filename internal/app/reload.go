@@ -11,6 +11,7 @@ import (
 
 	"github.com/pgherd/pgherd/internal/config"
 	"github.com/pgherd/pgherd/internal/endpoint"
+	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 )
 
@@ -78,8 +79,8 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 	defer cancel()
 
 	// 1. Databases: keep unchanged ones, connect new and changed ones first.
-	dbs := make(map[string]*endpoint.Database)
-	var opened []*endpoint.Database
+	dbs := make(map[string]*tenancy.Database)
+	var opened []*tenancy.Database
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -95,7 +96,7 @@ func (a *App) reloadGeneration(next *config.Config, changed []string) error {
 		ep := next.Endpoints[name]
 		authCfg := next.EffectiveAuth(name)
 		wg.Go(func() {
-			db, err := endpoint.Open(ctx, ep, endpoint.OpenOptions{
+			db, err := tenancy.Open(ctx, ep, tenancy.OpenOptions{
 				Fallback:      fallback(authCfg),
 				DatabaseLogin: loginMode(authCfg),
 				Logger:        a.logger,

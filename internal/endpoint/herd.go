@@ -2,7 +2,7 @@
 // database endpoint served on its own path, and the main server holding the
 // management tools plus the tools of databases composed into /mcp. Servers
 // are built once at start-up; tool handlers find the caller's database
-// through [Database.Resolve].
+// through [tenancy.Database.Resolve].
 package endpoint
 
 import (
@@ -24,6 +24,7 @@ import (
 	"github.com/pgherd/pgherd/internal/gate"
 	"github.com/pgherd/pgherd/internal/observe"
 	"github.com/pgherd/pgherd/internal/ratelimit"
+	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 	"github.com/pgherd/pgherd/internal/tools/dbtools"
@@ -37,8 +38,8 @@ type Node struct {
 	Name     string // MainName or the endpoint name
 	Server   *mcp.Server
 	Registry *tools.Registry
-	Gate     *gate.Gate // what Server declares; refuses the rest
-	DB       *Database  // nil for the main node
+	Gate     *gate.Gate        // what Server declares; refuses the rest
+	DB       *tenancy.Database // nil for the main node
 
 	fallback *auth.Principal // caller of requests without identity (stdio)
 }
@@ -47,7 +48,7 @@ type Node struct {
 type Herd struct {
 	Main      *Node
 	Endpoints []*Node // databases served on their own path, by name
-	Databases map[string]*Database
+	Databases map[string]*tenancy.Database
 	// Exchanges ties calls to the HTTP requests carrying them; the HTTP
 	// server registers those requests in it.
 	Exchanges *cancel.Exchanges
@@ -65,8 +66,8 @@ type Herd struct {
 // Options configure [Build].
 type Options struct {
 	Config    *config.Config
-	Databases map[string]*Database // one per configured endpoint
-	Admin     admintools.Options   // Config and Servers are filled by Build
+	Databases map[string]*tenancy.Database // one per configured endpoint
+	Admin     admintools.Options           // Config and Servers are filled by Build
 	Version   string
 	// Observe receives every MCP request and tool call; nil logs each tool
 	// call to Logger and nothing else.
@@ -136,7 +137,7 @@ func Build(opts Options) *Herd {
 			Endpoint:    name,
 			Description: ep.Description,
 			Mode:        ep.AccessMode,
-			Limits:      Limits(ep),
+			Limits:      tenancy.Limits(ep),
 			Resolve: func(ctx context.Context, req mcp.Request) (*dbtools.Handle, error) {
 				return db.Resolve(ctx, tools.Caller(req)) // nil: Resolve uses the fallback identity
 			},
@@ -175,7 +176,7 @@ func anonymous(cfg *config.Config, name string) *auth.Principal {
 	return nil
 }
 
-func (h *Herd) newNode(name string, db *Database, fallback *auth.Principal) *Node {
+func (h *Herd) newNode(name string, db *tenancy.Database, fallback *auth.Principal) *Node {
 	return &Node{Name: name, Registry: tools.NewRegistry(), DB: db, fallback: fallback}
 }
 
