@@ -60,18 +60,24 @@ func (r *Result) Text() string {
 		}
 		b.WriteByte('\n')
 		if len(r.lines) == len(r.Rows) {
+			n := 0
+			for _, l := range r.lines {
+				n += len(l)
+			}
+			b.Grow(n + 128)
 			for _, l := range r.lines {
 				b.Write(l)
 			}
 		} else {
-			enc := json.NewEncoder(&b)
-			enc.SetEscapeHTML(false) // "a<b" reads better than "a\u003cb"
+			var line []byte
 			for _, row := range r.Rows {
-				if err := enc.Encode(row); err != nil {
+				var err error
+				if line, err = appendArray(line[:0], row); err != nil {
 					// Not reachable with values this package produces.
-					b.WriteString(strconv.Quote(err.Error()))
-					b.WriteByte('\n')
+					line = strconv.AppendQuote(line[:0], err.Error())
 				}
+				b.Write(line)
+				b.WriteByte('\n')
 			}
 		}
 		b.WriteString(strconv.Itoa(r.RowCount))
@@ -115,6 +121,87 @@ func (r *Result) Text() string {
 		return b.String()
 	}
 	return "OK"
+}
+
+// MarshalJSON writes r as encoding/json would write its fields, the rows
+// from the lines the executor encoded already (without HTML escaping:
+// json.Marshal and go-sdk's own marshalling escape the whole response
+// afterwards, so the bytes on the wire are the same).
+func (r *Result) MarshalJSON() ([]byte, error) {
+	n := 256
+	for _, l := range r.lines {
+		n += len(l)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, `{"columns":`...)
+	if r.Columns == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, c := range r.Columns {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendString(b, c.Name)
+			b = append(b, `,"type":`...)
+			b = appendString(b, c.Type)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"rows":`...)
+	switch {
+	case r.Rows == nil:
+		b = append(b, "null"...)
+	case len(r.lines) == len(r.Rows):
+		b = append(b, '[')
+		for i, l := range r.lines {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, l[:len(l)-1]...) // without the '\n'
+		}
+		b = append(b, ']')
+	default:
+		b = append(b, '[')
+		for i, row := range r.Rows {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendArray(b, row); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"row_count":`...)
+	b = strconv.AppendInt(b, int64(r.RowCount), 10)
+	b = append(b, `,"truncated":`...)
+	b = strconv.AppendBool(b, r.Truncated)
+	if r.TruncatedBy != "" {
+		b = append(b, `,"truncated_by":`...)
+		b = appendString(b, r.TruncatedBy)
+	}
+	b = append(b, `,"elapsed_ms":`...)
+	b, err := appendFloat(b, r.ElapsedMS)
+	if err != nil {
+		return nil, err
+	}
+	if r.Command != "" {
+		b = append(b, `,"command":`...)
+		b = appendString(b, r.Command)
+	}
+	if r.RowsAffected != nil {
+		b = append(b, `,"rows_affected":`...)
+		b = strconv.AppendInt(b, *r.RowsAffected, 10)
+	}
+	if r.CutValues != 0 {
+		b = append(b, `,"cut_values":`...)
+		b = strconv.AppendInt(b, int64(r.CutValues), 10)
+	}
+	return append(b, '}'), nil
 }
 
 // quoteName leaves plain column names bare and JSON-quotes the rest (empty,

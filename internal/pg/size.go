@@ -1,7 +1,6 @@
 package pg
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -151,36 +150,47 @@ func cutValue(v any, budget int64, total int, enc *rowEncoder) (any, bool) {
 }
 
 // rowEncoder encodes rows as Result.Text writes them: one JSON array per
-// line, without HTML escaping.
+// line, without HTML escaping. Lines are carved from chunks that grow with
+// the result, not allocated one by one.
 type rowEncoder struct {
-	buf bytes.Buffer
-	enc *json.Encoder
+	arena   []byte // the current chunk; lines returned before point into it
+	scratch []byte // value's buffer
 }
 
-func newRowEncoder() *rowEncoder {
-	e := &rowEncoder{}
-	e.enc = json.NewEncoder(&e.buf)
-	e.enc.SetEscapeHTML(false)
-	return e
-}
+func newRowEncoder() *rowEncoder { return &rowEncoder{} }
 
-// line encodes row and returns a copy of its line (with the '\n').
+// arenaMin and arenaMax bound the chunks lines are carved from.
+const (
+	arenaMin = 512
+	arenaMax = 128 << 10
+)
+
+// line encodes row and returns its line (with the '\n'), which later calls
+// leave as it is.
 func (e *rowEncoder) line(row []any) ([]byte, error) {
-	e.buf.Reset()
-	if err := e.enc.Encode(row); err != nil {
+	if cap(e.arena)-len(e.arena) < arenaMin {
+		e.arena = make([]byte, 0, min(max(arenaMin, 2*cap(e.arena)), arenaMax))
+	}
+	start := len(e.arena)
+	b, err := appendArray(e.arena, row)
+	if err != nil {
 		return nil, err
 	}
-	return bytes.Clone(e.buf.Bytes()), nil
+	// When the line outgrew the chunk, b is a new, larger chunk holding a
+	// copy of the old one: the lines already returned keep the old one.
+	e.arena = append(b, '\n')
+	return e.arena[start:len(e.arena):len(e.arena)], nil
 }
 
 // value encodes one value, without the trailing newline (valid until the
 // next call).
 func (e *rowEncoder) value(v any) ([]byte, error) {
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
+	b, err := appendJSON(e.scratch[:0], v)
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")), nil
+	e.scratch = b
+	return b, nil
 }
 
 // columnsWeight is what the column list costs: in the structured copy

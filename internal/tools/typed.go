@@ -34,7 +34,12 @@ func typed[In, Out any](tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) mcp.ToolH
 	if err != nil {
 		panic(fmt.Sprintf("tools: %s: input schema: %v", tool.Name, err))
 	}
-	tool.InputSchema = in
+	// The schemas go to go-sdk as JSON, marshalled once here: go-sdk
+	// marshals a *jsonschema.Schema by reflection on every tools/list and,
+	// for protocol 2026-07-28 and later, on every tools/call (it looks for
+	// x-mcp-header annotations), while a json.RawMessage is only copied.
+	// The bytes are those go-sdk would have written.
+	tool.InputSchema = mustMarshal(tool.Name, "input", in)
 	if ot := reflect.TypeFor[Out](); ot != reflect.TypeFor[any]() {
 		if ot.Kind() == reflect.Pointer {
 			ot = ot.Elem()
@@ -43,7 +48,7 @@ func typed[In, Out any](tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) mcp.ToolH
 		if err != nil {
 			panic(fmt.Sprintf("tools: %s: output schema: %v", tool.Name, err))
 		}
-		tool.OutputSchema = lean(out)
+		tool.OutputSchema = mustMarshal(tool.Name, "output", lean(out))
 	}
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		args, err := decodeArgs[In](req.Params.Arguments, resolved)
@@ -63,7 +68,7 @@ func typed[In, Out any](tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) mcp.ToolH
 		if reflect.ValueOf(&out).Elem().IsZero() {
 			return res, nil
 		}
-		data, err := json.Marshal(out)
+		data, err := marshalOut(out)
 		if err != nil {
 			return nil, fmt.Errorf("marshaling the result of %s: %w", tool.Name, err)
 		}
@@ -73,6 +78,27 @@ func typed[In, Out any](tool *mcp.Tool, h mcp.ToolHandlerFor[In, Out]) mcp.ToolH
 		}
 		return res, nil
 	}
+}
+
+// marshalOut encodes a handler's output. An output that marshals itself
+// (a database result writes the rows it encoded already) is asked
+// directly: json.Marshal would validate and copy its bytes once more, and
+// go-sdk compacts and HTML-escapes the structured content anyway when it
+// writes the response.
+func marshalOut(out any) ([]byte, error) {
+	if m, ok := out.(json.Marshaler); ok {
+		return m.MarshalJSON()
+	}
+	return json.Marshal(out)
+}
+
+// mustMarshal returns schema as JSON.
+func mustMarshal(tool, which string, schema *jsonschema.Schema) json.RawMessage {
+	data, err := json.Marshal(schema)
+	if err != nil {
+		panic(fmt.Sprintf("tools: %s: marshaling the %s schema: %v", tool, which, err))
+	}
+	return data
 }
 
 // decodeArgs validates raw arguments against the input schema, then decodes

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -78,5 +79,31 @@ func TestTyped(t *testing.T) {
 	}
 	if got := res.Content[0].(*mcp.TextContent).Text; got != want {
 		t.Errorf("text %s, want the JSON", got)
+	}
+}
+
+// The schemas go to go-sdk marshalled once; tools/list shows the bytes the
+// *jsonschema.Schema values would have given.
+func TestTypedSchemasAsJSON(t *testing.T) {
+	tool := &mcp.Tool{Name: "echo"}
+	typed(tool, func(context.Context, *mcp.CallToolRequest, echoIn) (*mcp.CallToolResult, *echoOut, error) {
+		return nil, nil, nil
+	})
+	in, err := jsonschema.For[echoIn](nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainTypes(in)
+	out, err := jsonschema.For[echoOut](nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(&mcp.Tool{Name: "echo", InputSchema: in, OutputSchema: lean(out)})
+	got, _ := json.Marshal(tool)
+	if string(got) != string(want) {
+		t.Errorf("tool =\n%s\nwant\n%s", got, want)
+	}
+	if _, ok := tool.InputSchema.(json.RawMessage); !ok {
+		t.Errorf("input schema is a %T, want json.RawMessage", tool.InputSchema)
 	}
 }
