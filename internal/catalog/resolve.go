@@ -24,12 +24,22 @@ import (
 // costs a refusal with a way out (qualify the built-in with pg_catalog),
 // never a run of code nobody checked.
 //
-// Cost: one round trip (a batch of two small queries: the functions and
-// operators of the statement's names, and the casts and domain constraints
-// backed by code outside pg_catalog, which most databases do not have);
-// a second round trip, which expands the statement's types, only when the
-// database has such casts or domains. Nothing when l is empty.
+// Cost: one round trip (a batch of at most two small catalog queries: the
+// functions and operators of the statement's names, left out when it names
+// none, and the casts and domain constraints and defaults backed by code
+// outside pg_catalog, which most databases do not have); a second round
+// trip, which expands the statement's types, only when the database has
+// such casts or domains. Nothing when l is empty. Every query starts from
+// an index (names, or OIDs at or above [firstNormalOID]) and computes the
+// facts of a candidate only for the rows it returns, so a database without
+// such code answers from a few index pages.
 func Resolve(ctx context.Context, q Querier, l *sqlguard.Lookup) ([]sqlguard.Candidate, error) {
+	return resolve(ctx, q, l, namedCodeSQL, hotCodeSQL)
+}
+
+// resolve is Resolve with the two catalog queries given (the tests run the
+// previous definitions through it, to compare).
+func resolve(ctx context.Context, q Querier, l *sqlguard.Lookup, namedSQL, hotSQL string) ([]sqlguard.Candidate, error) {
 	if l.Empty() {
 		return nil, nil
 	}
@@ -45,24 +55,30 @@ func Resolve(ctx context.Context, q Querier, l *sqlguard.Lookup) ([]sqlguard.Can
 	}
 	var named []namedCode
 	var hot []hotCode
-	sections := []section{{
-		name: "functions and operators",
-		sql:  namedCodeSQL,
-		args: []any{names, fields, ops},
-		scan: func(rows pgx.Rows) error {
-			for rows.Next() {
-				var c namedCode
-				if err := rows.Scan(&c.kind, &c.name, &c.nargs, &c.defaults, &c.variadic, &c.prefix, &c.userArgs, &c.via,
-					&c.fn.Function, &c.fn.Schema, &c.fn.Language, &c.fn.Extension); err != nil {
-					return err
+	var sections []section
+	// Without names (a plain SELECT … FROM t) no function or operator can
+	// be a candidate: the query would find nothing.
+	if len(names)+len(fields)+len(ops) > 0 {
+		sections = append(sections, section{
+			name: "functions and operators",
+			sql:  namedSQL,
+			args: []any{names, fields, ops},
+			scan: func(rows pgx.Rows) error {
+				for rows.Next() {
+					var c namedCode
+					if err := rows.Scan(&c.kind, &c.name, &c.nargs, &c.defaults, &c.variadic, &c.prefix, &c.userArgs, &c.via,
+						&c.fn.Function, &c.fn.Schema, &c.fn.Language, &c.fn.Extension); err != nil {
+						return err
+					}
+					named = append(named, c)
 				}
-				named = append(named, c)
-			}
-			return rows.Err()
-		},
-	}, {
+				return rows.Err()
+			},
+		})
+	}
+	sections = append(sections, section{
 		name: "casts and domains",
-		sql:  hotCodeSQL,
+		sql:  hotSQL,
 		scan: func(rows pgx.Rows) error {
 			for rows.Next() {
 				var h hotCode
@@ -74,7 +90,7 @@ func Resolve(ctx context.Context, q Querier, l *sqlguard.Lookup) ([]sqlguard.Can
 			}
 			return rows.Err()
 		},
-	}}
+	})
 	if err := runSections(ctx, q, sections); err != nil {
 		return nil, fmt.Errorf("looking up the statement's functions, operators and types: %w", err)
 	}
@@ -189,6 +205,18 @@ func (c namedCode) takes(n int) bool {
 	return (n >= c.nargs-c.defaults && n <= c.nargs) || (c.variadic && n >= c.nargs-1)
 }
 
+// firstNormalOID is PostgreSQL's FirstNormalObjectId: every object created
+// after initdb has an OID at or above it (the OID counter starts there and,
+// when it wraps around, starts there again; only initdb and a superuser's
+// single-user backend hand out lower ones). pg_catalog's objects and
+// initdb's own (information_schema) lie below it. The lookup's queries use
+// it to reach casts, operators and domains that users created through an
+// index instead of reading every one: none of initdb's own is backed by
+// code outside pg_catalog, which resolve_test.go checks on the test
+// databases against the queries' previous definitions, which had no such
+// bound.
+const firstNormalOID = `16384::pg_catalog.oid`
+
 // namedCodeSQL lists the functions outside pg_catalog named $1 or $2 (a
 // field: a one-argument call) and the code behind the operators named $3
 // (with their commutators and negators, which the planner may use instead),
@@ -196,43 +224,54 @@ func (c namedCode) takes(n int) bool {
 // compares values of one type and every function and type is qualified, so
 // an operator or function the database's users put in public cannot take
 // them over: pg_catalog's exact match always wins.
-const namedCodeSQL = `WITH path AS (
-	SELECT n.oid FROM pg_catalog.pg_namespace n
-	 WHERE n.nspname = ANY (pg_catalog.current_schemas(true)) AND n.nspname <> 'pg_catalog'
-)
-SELECT 'function', p.proname::pg_catalog.text, p.pronargs::pg_catalog.int4, p.pronargdefaults::pg_catalog.int4, p.provariadic <> 0::pg_catalog.oid, false,
+//
+// Functions are found by name through pg_proc's name index (one array, so
+// that a cached generic plan uses the index too; with an OR of two arrays
+// it reads all of pg_proc). Operators outside pg_catalog are all created by users (initdb
+// makes none), so they are found among those at or above firstNormalOID,
+// which a database without operators of its own has none of; the planner
+// reads them by name instead when there are many.
+const namedCodeSQL = `SELECT code.kind, code.name::pg_catalog.text, code.nargs, code.defaults, code.variadic, code.prefix,
        ARRAY(SELECT CASE WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid THEN 0::pg_catalog.oid ELSE t.oid END
-               FROM ROWS FROM (pg_catalog.unnest(p.proargtypes::pg_catalog.oid[])) WITH ORDINALITY AS a(oid, n)
-               JOIN pg_catalog.pg_type t ON t.oid = a.oid ORDER BY a.n), '',
-       ` + codeFacts + `
-  FROM pg_catalog.pg_proc p
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
- WHERE (p.proname = ANY ($1::pg_catalog.name[]) OR p.proname = ANY ($2::pg_catalog.name[]))
-   AND p.pronamespace IN (SELECT oid FROM path)
-UNION ALL
-SELECT 'operator', o.oprname::pg_catalog.text, 0, 0, false, o.oprleft = 0::pg_catalog.oid,
-       ARRAY(SELECT CASE WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid THEN 0::pg_catalog.oid ELSE t.oid END
-               FROM ROWS FROM (pg_catalog.unnest(ARRAY[x.oprleft, x.oprright])) WITH ORDINALITY AS a(oid, n)
+               FROM ROWS FROM (pg_catalog.unnest(code.args)) WITH ORDINALITY AS a(oid, n)
                JOIN pg_catalog.pg_type t ON t.oid = a.oid ORDER BY a.n),
-       'operator ' || x.oid::pg_catalog.regoperator::pg_catalog.text,
-       ` + codeFacts + `
-  FROM pg_catalog.pg_operator o
-  JOIN pg_catalog.pg_operator x ON x.oid IN (o.oid, o.oprcom, o.oprnegate)
-  JOIN pg_catalog.pg_proc p ON p.oid = x.oprcode
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
- WHERE o.oprname = ANY ($3::pg_catalog.name[]) AND o.oprnamespace IN (SELECT oid FROM path)
-   AND n.nspname <> 'pg_catalog'`
+       code.via, facts.*
+  FROM (
+	SELECT 'function' AS kind, p.proname AS name, p.pronargs::pg_catalog.int4 AS nargs, p.pronargdefaults::pg_catalog.int4 AS defaults,
+	       p.provariadic <> 0::pg_catalog.oid AS variadic, false AS prefix, p.proargtypes::pg_catalog.oid[] AS args, '' AS via, p.oid AS fn
+	  FROM pg_catalog.pg_proc p
+	 WHERE p.proname = ANY ($1::pg_catalog.name[] || $2::pg_catalog.name[]) AND p.pronamespace = ANY (` + pathSQL + `)
+	UNION ALL
+	SELECT 'operator', o.oprname, 0, 0, false, o.oprleft = 0::pg_catalog.oid, ARRAY[x.oprleft, x.oprright],
+	       'operator ' || x.oid::pg_catalog.regoperator::pg_catalog.text, x.oprcode::pg_catalog.oid
+	  FROM pg_catalog.pg_operator o
+	  JOIN pg_catalog.pg_operator x ON x.oid IN (o.oid, o.oprcom, o.oprnegate)
+	 WHERE o.oprname = ANY ($3::pg_catalog.name[]) AND o.oid >= ` + firstNormalOID + `
+	   AND o.oprnamespace = ANY (` + pathSQL + `)
+  ) code
+ CROSS JOIN LATERAL (` + codeFacts + `) facts`
 
-// codeFacts are the columns a candidate's facts come from, for a function
-// p in schema n and language l: its signature as regprocedure prints it,
-// its schema, its language, and whether it is a member of an extension
-// owned by a superuser.
-const codeFacts = `p.oid::pg_catalog.regprocedure::pg_catalog.text, n.nspname::pg_catalog.text, l.lanname::pg_catalog.text,
-       EXISTS (SELECT FROM pg_catalog.pg_depend e
-                WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid AND e.objid = p.oid AND e.deptype = 'e')
-         AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = p.proowner), false)`
+// pathSQL is the schemas of the search path but pg_catalog, as an array of
+// OIDs (computed once per query).
+const pathSQL = `ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace n
+	                 WHERE n.nspname = ANY (pg_catalog.current_schemas(true)) AND n.nspname <> 'pg_catalog')`
+
+// codeFacts is a LATERAL subquery with the facts of the function code.fn
+// when it is outside pg_catalog (no row otherwise): its signature as
+// regprocedure prints it, its schema, its language, and whether it is a
+// member of an extension owned by a superuser. OFFSET 0 keeps it a
+// subquery, so it is planned once, small, and runs only for the rows found
+// (the planner would otherwise plan it into every branch's join).
+const codeFacts = `
+	SELECT p.oid::pg_catalog.regprocedure::pg_catalog.text, n.nspname::pg_catalog.text, l.lanname::pg_catalog.text,
+	       EXISTS (SELECT FROM pg_catalog.pg_depend e
+	                WHERE e.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid AND e.objid = p.oid AND e.deptype = 'e')
+	         AND coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.oid = p.proowner), false)
+	  FROM pg_catalog.pg_proc p
+	  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+	  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+	 WHERE p.oid = code.fn AND n.nspname <> 'pg_catalog'
+	OFFSET 0`
 
 // hotCode is a cast or a domain constraint or default backed by a function
 // outside pg_catalog.
@@ -249,39 +288,40 @@ type hotCode struct {
 // every function outside pg_catalog that a domain's CHECK constraint or
 // default calls (through an operator, too). pg_depend records no
 // dependency on a built-in (pinned) object, so what it lists is never
-// pg_catalog's own.
-const hotCodeSQL = `SELECT 'cast', c.castsource, c.casttarget, c.castcontext::pg_catalog.text,
-       ts.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid,
-       'cast from ' || pg_catalog.format_type(c.castsource, NULL) || ' to ' || pg_catalog.format_type(c.casttarget, NULL),
-       ` + codeFacts + `
-  FROM pg_catalog.pg_cast c
-  JOIN pg_catalog.pg_type ts ON ts.oid = c.castsource
-  JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
- WHERE n.nspname <> 'pg_catalog'
-UNION ALL
-SELECT 'domain', k.contypid, 0::pg_catalog.oid, '', false,
-       'CHECK constraint ' || pg_catalog.quote_ident(k.conname::pg_catalog.text) || ' of domain ' || k.contypid::pg_catalog.regtype::pg_catalog.text,
-       ` + codeFacts + `
-  FROM pg_catalog.pg_constraint k
-  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid AND d.objid = k.oid
-  LEFT JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid AND o.oid = d.refobjid
-  JOIN pg_catalog.pg_proc p ON p.oid = CASE WHEN d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid THEN d.refobjid
-                                            ELSE o.oprcode::pg_catalog.oid END
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
- WHERE k.contypid <> 0::pg_catalog.oid AND n.nspname <> 'pg_catalog'
-UNION ALL
-SELECT 'domain', t.oid, 0::pg_catalog.oid, '', false, 'default of domain ' || t.oid::pg_catalog.regtype::pg_catalog.text,
-       ` + codeFacts + `
-  FROM pg_catalog.pg_type t
-  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.objid = t.oid
-   AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
-  JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN pg_catalog.pg_language l ON l.oid = p.prolang
- WHERE t.typtype = 'd' AND t.typdefaultbin IS NOT NULL AND n.nspname <> 'pg_catalog'`
+// pg_catalog's own. Casts, domain constraints and domains that users made
+// have OIDs at or above firstNormalOID (initdb's own call only pg_catalog's
+// code), so each part is an index range scan that finds nothing in a
+// database without them; domain constraints are read through their
+// contypid index (table constraints have none).
+const hotCodeSQL = `SELECT code.kind, code.source, code.target, code.context,
+       code.kind = 'cast' AND EXISTS (SELECT FROM pg_catalog.pg_type t
+                                       WHERE t.oid = code.source AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid),
+       CASE WHEN code.kind = 'cast' THEN 'cast from ' || pg_catalog.format_type(code.source, NULL) || ' to ' || pg_catalog.format_type(code.target, NULL)
+            WHEN code.conname IS NOT NULL THEN 'CHECK constraint ' || pg_catalog.quote_ident(code.conname::pg_catalog.text) || ' of domain ' || code.source::pg_catalog.regtype::pg_catalog.text
+            ELSE 'default of domain ' || code.source::pg_catalog.regtype::pg_catalog.text END,
+       facts.*
+  FROM (
+	SELECT 'cast' AS kind, c.castsource AS source, c.casttarget AS target, c.castcontext::pg_catalog.text AS context,
+	       c.castfunc AS fn, NULL::pg_catalog.name AS conname
+	  FROM pg_catalog.pg_cast c
+	 WHERE c.oid >= ` + firstNormalOID + ` AND c.castfunc <> 0::pg_catalog.oid
+	UNION ALL
+	SELECT 'domain', k.contypid, 0::pg_catalog.oid, '',
+	       CASE WHEN d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid THEN d.refobjid
+	            ELSE (SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = d.refobjid) END,
+	       k.conname
+	  FROM pg_catalog.pg_constraint k
+	  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass::pg_catalog.oid AND d.objid = k.oid
+	   AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid)
+	 WHERE k.contypid > 0::pg_catalog.oid AND k.oid >= ` + firstNormalOID + `
+	UNION ALL
+	SELECT 'domain', t.oid, 0::pg_catalog.oid, '', d.refobjid, NULL
+	  FROM pg_catalog.pg_type t
+	  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.objid = t.oid
+	   AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+	 WHERE t.oid >= ` + firstNormalOID + ` AND t.typtype = 'd' AND t.typdefaultbin IS NOT NULL
+  ) code
+ CROSS JOIN LATERAL (` + codeFacts + `) facts`
 
 // play is what the statement's types and relations hold: per type oid, the
 // Lookup entries it comes from.
