@@ -225,28 +225,33 @@ const firstNormalOID = `16384::pg_catalog.oid`
 // an operator or function the database's users put in public cannot take
 // them over: pg_catalog's exact match always wins.
 //
-// Functions are found by name through pg_proc's name index (one array, so
-// that a cached generic plan uses the index too; with an OR of two arrays
-// it reads all of pg_proc). Operators outside pg_catalog are all created by users (initdb
+// Functions are found by name through pg_proc's name index. The names
+// arrive through scalar subqueries, so that the planner estimates the same
+// plan whatever they hold: a prepared statement then settles on its cached
+// generic plan (with the arrays as plain parameters it kept planning a
+// custom plan per call, and with an OR of two arrays the generic plan read
+// all of pg_proc). An argument type is looked up by OID (a hash join would
+// read all of pg_type for every row found). Operators outside pg_catalog are all created by users (initdb
 // makes none), so they are found among those at or above firstNormalOID,
 // which a database without operators of its own has none of; the planner
 // reads them by name instead when there are many.
 const namedCodeSQL = `SELECT code.kind, code.name::pg_catalog.text, code.nargs, code.defaults, code.variadic, code.prefix,
        ARRAY(SELECT CASE WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid THEN 0::pg_catalog.oid ELSE t.oid END
                FROM ROWS FROM (pg_catalog.unnest(code.args)) WITH ORDINALITY AS a(oid, n)
-               JOIN pg_catalog.pg_type t ON t.oid = a.oid ORDER BY a.n),
+              CROSS JOIN LATERAL (SELECT t.oid, t.typnamespace FROM pg_catalog.pg_type t WHERE t.oid = a.oid OFFSET 0) t
+              ORDER BY a.n),
        code.via, facts.*
   FROM (
 	SELECT 'function' AS kind, p.proname AS name, p.pronargs::pg_catalog.int4 AS nargs, p.pronargdefaults::pg_catalog.int4 AS defaults,
 	       p.provariadic <> 0::pg_catalog.oid AS variadic, false AS prefix, p.proargtypes::pg_catalog.oid[] AS args, '' AS via, p.oid AS fn
 	  FROM pg_catalog.pg_proc p
-	 WHERE p.proname = ANY ($1::pg_catalog.name[] || $2::pg_catalog.name[]) AND p.pronamespace = ANY (` + pathSQL + `)
+	 WHERE p.proname = ANY ((SELECT $1::pg_catalog.name[] || $2::pg_catalog.name[])::pg_catalog.name[]) AND p.pronamespace = ANY (` + pathSQL + `)
 	UNION ALL
 	SELECT 'operator', o.oprname, 0, 0, false, o.oprleft = 0::pg_catalog.oid, ARRAY[x.oprleft, x.oprright],
 	       'operator ' || x.oid::pg_catalog.regoperator::pg_catalog.text, x.oprcode::pg_catalog.oid
 	  FROM pg_catalog.pg_operator o
 	  JOIN pg_catalog.pg_operator x ON x.oid IN (o.oid, o.oprcom, o.oprnegate)
-	 WHERE o.oprname = ANY ($3::pg_catalog.name[]) AND o.oid >= ` + firstNormalOID + `
+	 WHERE o.oprname = ANY ((SELECT $3::pg_catalog.name[])::pg_catalog.name[]) AND o.oid >= ` + firstNormalOID + `
 	   AND o.oprnamespace = ANY (` + pathSQL + `)
   ) code
  CROSS JOIN LATERAL (` + codeFacts + `) facts`
