@@ -201,6 +201,9 @@ func (h *Herd) serve(n *Node, version, instructions string, logger *slog.Logger)
 	if h.rateLimit != nil {
 		n.Server.AddReceivingMiddleware(rateLimit(h.rateLimit, n.Registry, n.fallback))
 	}
+	// Outermost (added last): every middleware above sees the tool result
+	// itself; this one hands go-sdk a result that marshals in one pass.
+	n.Server.AddReceivingMiddleware(tools.EncodeResults)
 }
 
 func (h *Herd) target(n *Node, endpoint, prefix, mode string, logger *slog.Logger) *tools.Target {
