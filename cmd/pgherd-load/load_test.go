@@ -67,6 +67,12 @@ func TestFlags(t *testing.T) {
 		{[]string{"--duration", "0s"}, "--duration must be positive"},
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--workload", "idle"}, "--workload idle reads the server's memory: give --server-pid"},
+		{[]string{"--workload", "idle", "--server-pid", "1", "--transport", "sse"}, "--workload idle opens Streamable HTTP sessions"},
+		{[]string{"--workload", "busy"}, `--workload "busy": use W1, W2, W3, W4 or idle`},
+		{[]string{"--cold-start", "3"}, "--cold-start: give the server's command after --"},
+		{[]string{"--cold-start", "-1"}, "--cold-start -1"},
+		{[]string{"--cold-start", "3", "--client", "sdk", "--", "pgherd"}, "--cold-start runs with the lean client"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

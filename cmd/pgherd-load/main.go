@@ -74,6 +74,13 @@ type flags struct {
 	cpuprofile string
 	scale      float64
 	workload   string
+	// --workload idle
+	idle        bool
+	idleStream  bool
+	metricsURL  string
+	heapProfile string
+	// --cold-start N
+	coldRuns int
 }
 
 func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
@@ -103,7 +110,14 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 	fs.IntVar(&o.DatabasePID, "db-pid", 0, "report the CPU time of this PostgreSQL postmaster and its backends per call (Linux;\nwith --raw-dsn found from the connection when the server is local)")
 	fs.StringVar(&o.RawDSN, "raw-dsn", "", "baseline: run --args' statement ({\"sql\": …, \"params\": […]}) with pgx straight on this database, no MCP")
 	fs.Float64Var(&f.scale, "scale", 0.1, "size of the dataset --self and --pg-only create (1: 100k customers, 10k products, 1M orders, 3M order items)")
-	fs.StringVar(&f.workload, "workload", "", "W1 (tools/list), W2 (SELECT 1), W3 (1,000 orders × 6 columns) or W4 (aggregate join, LIMIT 50):\nsets --method and --args")
+	fs.StringVar(&f.workload, "workload", "", "W1 (tools/list), W2 (SELECT 1), W3 (1,000 orders × 6 columns) or W4 (aggregate join, LIMIT 50):\nsets --method and --args;\n"+
+		"idle: open --sessions stateful sessions, leave them idle for --duration and report the server's memory per session\n(RSS of --server-pid; Go heap, stacks and goroutines from --metrics-url)")
+	fs.BoolVar(&f.idleStream, "idle-stream", true, "--workload idle: each session also holds its GET event stream open, as go-sdk's and the TypeScript SDK's clients do")
+	fs.StringVar(&f.metricsURL, "metrics-url", "", "--workload idle: the server's Prometheus endpoint (default: /metrics on --url's host; \"none\" reads none)")
+	fs.StringVar(&f.heapProfile, "server-heap-profile", "", "--workload idle: the server runs with PGHERD_HEAP_PROFILE=FILE; before each reading, send it SIGUSR1\n"+
+		"(it collects garbage, returns free memory and writes its heap profile to FILE, kept as FILE.before and FILE)")
+	fs.IntVar(&f.coldRuns, "cold-start", 0, "start the server command after -- this many times and report each start to the first answered call\n"+
+		"(with --transport streamable, --url is where the started server listens; medians of the runs)")
 	fs.BoolVar(&f.self, "self", false, "start a throwaway PostgreSQL and an in-process pgherd, and measure them")
 	fs.BoolVar(&f.pgOnly, "pg-only", false, "only start the throwaway PostgreSQL with the dataset (--scale), print the URI of its login pgherd_bench and wait for Ctrl-C\n(to measure a separate pgherd serve process against it)")
 	fs.StringVar(&f.otlpSink, "otlp-sink", "", "only serve an OTLP/HTTP trace receiver on this address (host:port) that discards what it gets,\nprint its URL and wait for Ctrl-C (to measure a pgherd serve with tracing on)")
@@ -115,7 +129,15 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 		}
 		return nil, usageError{err.Error()}
 	}
-	if o.Transport == transportStdio {
+	switch {
+	case f.coldRuns < 0:
+		return nil, usageError{fmt.Sprintf("--cold-start %d: use a number of runs", f.coldRuns)}
+	case f.coldRuns > 0 && fs.NArg() == 0:
+		return nil, usageError{"--cold-start: give the server's command after --, e.g. -- pgherd serve --config pgherd.yaml"}
+	case f.coldRuns > 0 && (o.Client != clientLean || o.Transport == transportSSE):
+		return nil, usageError{"--cold-start runs with the lean client over streamable or stdio"}
+	}
+	if o.Transport == transportStdio || f.coldRuns > 0 {
 		if fs.NArg() == 0 {
 			return nil, usageError{"--transport stdio: give the server's command after --, e.g. -- pgherd stdio --config pgherd.yaml --endpoint app1"}
 		}
@@ -128,11 +150,21 @@ func parseFlags(argv []string, stderr io.Writer) (*flags, error) {
 		return nil, usageError{fmt.Sprintf("--args: %v; give a JSON object like '{\"sql\":\"SELECT 1\"}'", err)}
 	}
 	o.Args = json.RawMessage(f.args)
-	if f.workload != "" {
+	if f.workload == workloadIdle {
+		f.idle = true
+		switch {
+		case o.Transport != transportStreamable || o.Client != clientLean:
+			return nil, usageError{"--workload idle opens Streamable HTTP sessions with the lean client"}
+		case f.coldRuns > 0 || o.RawDSN != "" || f.self:
+			return nil, usageError{"--workload idle measures a separate server: not with --cold-start, --raw-dsn or --self"}
+		case o.ServerPID <= 0:
+			return nil, usageError{"--workload idle reads the server's memory: give --server-pid"}
+		}
+	} else if f.workload != "" {
 		args, ok := workloads[f.workload]
 		switch {
 		case !ok:
-			return nil, usageError{fmt.Sprintf("--workload %q: use W1, W2, W3 or W4", f.workload)}
+			return nil, usageError{fmt.Sprintf("--workload %q: use W1, W2, W3, W4 or idle", f.workload)}
 		case isFlagSet(fs, "args") || isFlagSet(fs, "method"):
 			return nil, usageError{"--workload sets --method and --args: give one or the other"}
 		case args == "":
@@ -214,6 +246,13 @@ func run(argv []string, stdout, stderr io.Writer) int {
 	}
 	if f.otlpSink != "" {
 		return holdOTLPSink(ctx, f.otlpSink, stdout, stderr)
+	}
+
+	if f.idle {
+		return runIdle(ctx, f, stdout, stderr)
+	}
+	if f.coldRuns > 0 {
+		return runColdStart(ctx, f, stdout, stderr)
 	}
 
 	gc := ""
@@ -358,4 +397,109 @@ func holdPostgres(ctx context.Context, scale float64, stdout, stderr io.Writer) 
 	fmt.Fprintln(stderr, "pgherd-load: PostgreSQL is running; Ctrl-C stops it and removes its files")
 	<-ctx.Done()
 	return 0
+}
+
+// runIdle runs --workload idle and prints its report.
+func runIdle(ctx context.Context, f *flags, stdout, stderr io.Writer) int {
+	metrics := f.metricsURL
+	switch metrics {
+	case "":
+		metrics = metricsURLFor(f.opts.URL)
+	case "none":
+		metrics = ""
+	}
+	rep, err := RunIdle(ctx, IdleOptions{URL: f.opts.URL, Header: f.opts.Header, Sessions: f.opts.Sessions, Stream: f.idleStream,
+		Idle: f.opts.Duration, ServerPID: f.opts.ServerPID, MetricsURL: metrics, HeapProfile: f.heapProfile})
+	if err != nil {
+		fmt.Fprintln(stderr, "pgherd-load:", err)
+		return 1
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return 0
+	}
+	printIdle(stdout, rep)
+	return 0
+}
+
+func printIdle(w io.Writer, r *IdleReport) {
+	stream := "without the GET event stream"
+	if r.Stream {
+		stream = "each with its GET event stream open"
+	}
+	fmt.Fprintf(w, "idle sessions → %s\n", r.URL)
+	fmt.Fprintf(w, "sessions    %d stateful, protocol %s, %s\n", r.Sessions, r.Protocol, stream)
+	fmt.Fprintf(w, "opened      in %s (per session p50 %s, max %s; %d at a time), then idle %s\n",
+		r.OpenAll.Round(time.Millisecond), ms(r.Open.P50), ms(r.Open.Max), openConcurrency, r.Idle)
+	row := func(name string, before, after MemoryReading) {
+		fmt.Fprintf(w, "%-11s %s\n", name, memoryDelta(before, after, r.Sessions))
+	}
+	row("as found", r.Before, r.After)
+	if r.Collected {
+		row("collected", r.BeforeGC, r.AfterGC)
+		row("closed", r.BeforeGC, r.ClosedGC)
+	}
+}
+
+// memoryDelta describes two readings and the difference per session.
+func memoryDelta(before, after MemoryReading, sessions int) string {
+	kib := func(v int64) string { return fmt.Sprintf("%.1f KiB", float64(v)/1024/float64(sessions)) }
+	mib := func(v int64) string { return fmt.Sprintf("%.1f", float64(v)/(1<<20)) }
+	var parts []string
+	if before.RSS >= 0 && after.RSS >= 0 {
+		parts = append(parts, fmt.Sprintf("RSS %s → %s MiB (%s/session)", mib(before.RSS), mib(after.RSS), kib(after.RSS-before.RSS)))
+	}
+	if before.HeapInuse >= 0 && after.HeapInuse >= 0 {
+		parts = append(parts, fmt.Sprintf("heap %s → %s MiB (%s)", mib(before.HeapInuse), mib(after.HeapInuse), kib(after.HeapInuse-before.HeapInuse)))
+	}
+	if before.StackInuse >= 0 && after.StackInuse >= 0 {
+		parts = append(parts, fmt.Sprintf("stacks %s → %s MiB (%s)", mib(before.StackInuse), mib(after.StackInuse), kib(after.StackInuse-before.StackInuse)))
+	}
+	if before.Goroutines >= 0 && after.Goroutines >= 0 {
+		parts = append(parts, fmt.Sprintf("goroutines %d → %d (%.1f/session)", before.Goroutines, after.Goroutines,
+			float64(after.Goroutines-before.Goroutines)/float64(sessions)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// runColdStart runs --cold-start and prints its report.
+func runColdStart(ctx context.Context, f *flags, stdout, stderr io.Writer) int {
+	o := f.opts
+	rep, err := RunColdStart(ctx, ColdOptions{Command: o.Command, Transport: o.Transport, URL: o.URL, Header: o.Header, Protocol: o.Protocol,
+		Runs: f.coldRuns, Tool: o.Tool, Args: o.Args, Method: o.Method})
+	if err != nil {
+		fmt.Fprintln(stderr, "pgherd-load:", err)
+		return 1
+	}
+	if f.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return 0
+	}
+	printCold(stdout, rep)
+	return 0
+}
+
+func printCold(w io.Writer, r *ColdReport) {
+	fmt.Fprintf(w, "cold start  %s (%s, protocol %s), %d runs, load average %.2f → %.2f\n", r.Command, r.Transport, r.Protocol, len(r.Runs), r.Load[0], r.Load[1])
+	line := func(name string, c ColdRun) {
+		listen := "–"
+		if c.Listen > 0 {
+			listen = ms(c.Listen)
+		}
+		cpu, wait := "–", "–"
+		if c.ServerCPU >= 0 {
+			cpu, wait = ms(c.ServerCPU), ms(c.RunQueue)
+		}
+		fmt.Fprintf(w, "%-11s listening %s  handshake %s  first call %s  server CPU %s  waiting for a CPU %s  RSS %.1f MiB\n",
+			name, listen, ms(c.Handshake), ms(c.FirstCall), cpu, wait, float64(c.RSS)/(1<<20))
+	}
+	line("median", r.Median)
+	for i, c := range r.Runs {
+		line(fmt.Sprintf("run %d", i+1), c)
+	}
+	fmt.Fprintf(w, "stop        median %s from SIGTERM (or stdin closed) to exit\n", ms(r.Stopped))
 }

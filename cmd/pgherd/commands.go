@@ -148,6 +148,7 @@ func loadConfig(path string) (*config.Config, error) {
 func runApp(cfg *config.Config, fn func(ctx context.Context, a *app.App, logger *slog.Logger) error) error {
 	logger := newLogger(cfg.Log)
 	setMemoryLimit(logger)
+	defer heapProfileOnSignal(logger)()
 	ctx, stop := signalContext()
 	defer stop()
 	go func() {

@@ -1,12 +1,14 @@
 package main_test
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -326,5 +328,46 @@ func TestServeWatchConfig(t *testing.T) {
 	}
 	if code, err := s.post("/app2/mcp", bobKey); err != nil || code != http.StatusOK {
 		t.Errorf("/app2/mcp after an invalid edit: %d %v, want 200 (the running configuration stays)", code, err)
+	}
+}
+
+// TestServeHeapProfile: with PGHERD_HEAP_PROFILE set, SIGUSR1 writes a heap
+// profile (a gzipped pprof protobuf) to the file, again at every signal,
+// and the server goes on serving.
+func TestServeHeapProfile(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	port := freePort(t)
+	path := writeFile(t, "pgherd.yaml", serveConfig(port, "alice"))
+	profile := filepath.Join(t.TempDir(), "heap.prof")
+	s := serve(t, path, port, "APP1_URI="+db.URI, "ALICE_KEY="+aliceKey, "PGHERD_HEAP_PROFILE="+profile)
+	from := 0
+	for i := range 2 {
+		if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		_, n, err := s.stderr.wait(s.ctx, s.exited, from, `"msg":"heap profile written"`)
+		if err != nil {
+			t.Fatalf("signal %d: %v\nstderr:\n%s", i+1, err, s.stderr)
+		}
+		from = n + 1
+		f, err := os.Open(profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		var data []byte
+		if err == nil {
+			data, err = io.ReadAll(zr)
+		}
+		f.Close()
+		if err != nil || len(data) == 0 {
+			t.Errorf("signal %d: %s is %d bytes of gzip (%v); want a pprof profile", i+1, profile, len(data), err)
+		}
+	}
+	if resp, err := http.Get(s.base + "/health"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /health after the signals: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 }
