@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,9 @@ type App struct {
 	console     *console.Console // nil until a configuration turns the console on
 	consoleOnce sync.Once
 	mainPolicy  atomic.Pointer[auth.Policy] // the server-wide policy in effect: console sign-in
+
+	// activity counts the MCP requests of every generation (idle.go).
+	activity atomic.Uint64
 
 	mu      sync.Mutex         // guards srv and closers
 	srv     *httpserver.Server // set by Serve: owns the listener
@@ -383,6 +387,9 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	a.mu.Unlock()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(l) }()
+	idle := time.NewTicker(idleRelease)
+	defer idle.Stop()
+	defer releaseWhenIdle(a.activity.Load, idle.C, debug.FreeOSMemory)()
 	a.logger.Info("serving http", "addr", l.Addr().String(), "session_mode", a.cfg.Server.SessionMode,
 		"metrics", a.cfg.Server.Metrics.String())
 	a.mu.Lock()
@@ -498,6 +505,7 @@ func (a *App) buildServer(cfg *config.Config, herd *endpoint.Herd, guard *rateli
 		Logger:    a.logger,
 		RateLimit: guard,
 		Exchanges: herd.Exchanges,
+		Activity:  &a.activity,
 		Ready: func(ctx context.Context) map[string]httpserver.Status {
 			return checkAll(ctx, herd.Databases)
 		},

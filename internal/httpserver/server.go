@@ -71,6 +71,10 @@ type Options struct {
 	// disconnects and stateless cancellations); the MCP servers must run
 	// its Middleware. Nil means a registry of the server's own.
 	Exchanges *cancel.Exchanges
+	// Activity, when set, counts every message-carrying MCP request (not
+	// the event-stream GETs): the app tells an idle server by it. Shared
+	// by the generations of a reload.
+	Activity *atomic.Uint64
 }
 
 // Server is the HTTP side of pgherd.
@@ -318,6 +322,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 func (s *Server) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
+			if a := s.opts.Activity; a != nil {
+				a.Add(1)
+			}
 			s.exchanges.Add(1)
 			defer s.exchanges.Add(-1)
 		}
