@@ -12,10 +12,10 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +33,7 @@ import (
 	"github.com/pgherd/pgherd/internal/observe/metrics"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/ratelimit"
+	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 )
@@ -130,37 +131,41 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		}
 	}()
 
-	// Connect in parallel: start-up time is the slowest database, not the sum.
+	// Start-up time is the slowest database, not the sum: every endpoint
+	// connects in parallel, and the MCP servers are built meanwhile (they
+	// need the databases, not their connections). New returns once every
+	// database connected, as before.
+	for _, name := range cfg.Names() {
+		ep := cfg.Endpoints[name]
+		authCfg := cfg.EffectiveAuth(name)
+		dbs[name] = tenancy.New(ctx, ep, tenancy.OpenOptions{
+			Fallback:      fallback(authCfg),
+			DatabaseLogin: authCfg != nil && authCfg.Mode == config.AuthDatabaseLogin,
+			Tracer:        a.hub.DBTracer(),
+			Logger:        logger,
+		})
+	}
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
 	)
 	for _, name := range cfg.Names() {
-		ep := cfg.Endpoints[name]
-		authCfg := cfg.EffectiveAuth(name)
+		db, ep := dbs[name], cfg.Endpoints[name]
 		wg.Go(func() {
-			db, err := tenancy.Open(ctx, ep, tenancy.OpenOptions{
-				Degraded:      cfg.Server.StartDegraded,
-				Fallback:      fallback(authCfg),
-				DatabaseLogin: authCfg != nil && authCfg.Mode == config.AuthDatabaseLogin,
-				Tracer:        a.hub.DBTracer(),
-				Logger:        logger,
-			})
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
+			if err := db.Connect(ctx, cfg.Server.StartDegraded); err != nil {
+				mu.Lock()
 				errs = append(errs, err)
+				mu.Unlock()
 				return
 			}
-			dbs[name] = db
 			logger.Info("endpoint connected", "endpoint", name, "access_mode", ep.AccessMode, "served", ep.Served())
 		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("connecting databases: %w", err)
-	}
+	// The SQL parser's first statement initializes its protobuf types;
+	// done here it overlaps the connections instead of delaying the first
+	// call.
+	wg.Go(sqlguard.Warm)
 	a.herd = endpoint.Build(endpoint.Options{
 		Config:    cfg,
 		Databases: dbs,
@@ -172,6 +177,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 
 		ServerOptions: opts.ServerOptions,
 	})
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("connecting databases: %w", err)
+	}
 	if opts.Extend != nil {
 		opts.Extend(a.herd)
 	}

@@ -64,7 +64,19 @@ type OpenOptions struct {
 
 // Open connects the endpoint's pools (in parallel) and checks each reached
 // the configured database. Errors name the endpoint and never the password.
+// It is [New] and [Database.Connect].
 func Open(ctx context.Context, ep *config.Endpoint, opts OpenOptions) (*Database, error) {
+	d := New(ctx, ep, opts)
+	if err := d.Connect(ctx, opts.Degraded); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// New makes the endpoint's database with its pools not yet connected:
+// what start-up builds the MCP servers with while [Database.Connect] runs.
+// Calls connect a pool on first use.
+func New(ctx context.Context, ep *config.Endpoint, opts OpenOptions) *Database {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -91,15 +103,23 @@ func Open(ctx context.Context, ep *config.Endpoint, opts OpenOptions) (*Database
 			d.tenants[name] = &lazyPool{name: ep.Name + "/" + name, who: "tenant " + name + "'s login role", uri: t.DatabaseURI, opts: d.opts}
 		}
 	}
+	return d
+}
+
+// Connect connects every pool of a database from [New], in parallel, and
+// checks each. When one fails it closes the database and returns the
+// error, unless degraded: then it logs the error and the pool connects on
+// use.
+func (d *Database) Connect(ctx context.Context, degraded bool) error {
 	err := d.connectAll(ctx)
-	if err != nil && !opts.Degraded {
+	if err != nil && !degraded {
 		d.Close()
-		return nil, err
+		return err
 	}
 	if err != nil {
 		d.logger.Warn("endpoint starts degraded", "error", err)
 	}
-	return d, nil
+	return nil
 }
 
 // PoolOptions translates an endpoint's pool and limit settings.
