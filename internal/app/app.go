@@ -33,7 +33,6 @@ import (
 	"github.com/pgherd/pgherd/internal/observe/metrics"
 	"github.com/pgherd/pgherd/internal/pg"
 	"github.com/pgherd/pgherd/internal/ratelimit"
-	"github.com/pgherd/pgherd/internal/sqlguard"
 	"github.com/pgherd/pgherd/internal/tenancy"
 	"github.com/pgherd/pgherd/internal/tools/admintools"
 )
@@ -162,10 +161,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 			logger.Info("endpoint connected", "endpoint", name, "access_mode", ep.AccessMode, "served", ep.Served())
 		})
 	}
-	// The SQL parser's first statement initializes its protobuf types;
-	// done here it overlaps the connections instead of delaying the first
-	// call.
-	wg.Go(sqlguard.Warm)
 	a.herd = endpoint.Build(endpoint.Options{
 		Config:    cfg,
 		Databases: dbs,
