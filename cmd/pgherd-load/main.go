@@ -27,6 +27,15 @@
 // (nearest rank), since failures are often fast. The exit status is 1 when
 // any measured call failed.
 //
+// Two modes measure what is not calls/s: --workload idle holds --sessions
+// stateful sessions idle and reports the server's memory per session, and
+// --cold-start N -- COMMAND reports how long a freshly started server takes
+// to answer its first call:
+//
+//	pgherd-load --workload idle --sessions 1000 --duration 25s --url http://127.0.0.1:8000/app1/mcp --server-pid PID
+//	pgherd-load --workload W2 --cold-start 10 --url http://127.0.0.1:8000/app1/mcp -- pgherd serve --config pgherd.yaml
+//	pgherd-load --workload W2 --cold-start 10 --transport stdio -- pgherd stdio --config pgherd.yaml --endpoint app1
+//
 // The CPU line gives this process's CPU time per call during the window
 // and, with --server-pid, the server's (Linux /proc). With --self both run
 // in this process, which has one garbage collector: like pgherd serve, it
