@@ -291,7 +291,8 @@ type hotCode struct {
 
 // hotCodeSQL lists every cast whose function is outside pg_catalog and
 // every function outside pg_catalog that a domain's CHECK constraint or
-// default calls (through an operator, too). pg_depend records no
+// default calls (through an operator, too: a default's operator was missed
+// before issue #14's round, see TestResolveDomainDefaultThroughOperator). pg_depend records no
 // dependency on a built-in (pinned) object, so what it lists is never
 // pg_catalog's own. Casts, domain constraints and domains that users made
 // have OIDs at or above firstNormalOID (initdb's own call only pg_catalog's
@@ -320,10 +321,13 @@ const hotCodeSQL = `SELECT code.kind, code.source, code.target, code.context,
 	   AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid)
 	 WHERE k.contypid > 0::pg_catalog.oid AND k.oid >= ` + firstNormalOID + `
 	UNION ALL
-	SELECT 'domain', t.oid, 0::pg_catalog.oid, '', d.refobjid, NULL
+	SELECT 'domain', t.oid, 0::pg_catalog.oid, '',
+	       CASE WHEN d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid THEN d.refobjid
+	            ELSE (SELECT o.oprcode::pg_catalog.oid FROM pg_catalog.pg_operator o WHERE o.oid = d.refobjid) END,
+	       NULL
 	  FROM pg_catalog.pg_type t
 	  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.objid = t.oid
-	   AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+	   AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid)
 	 WHERE t.oid >= ` + firstNormalOID + ` AND t.typtype = 'd' AND t.typdefaultbin IS NOT NULL
   ) code
  CROSS JOIN LATERAL (` + codeFacts + `) facts`

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -361,4 +362,54 @@ func resolveTx(t testing.TB, uri string, exec pgx.QueryExecMode) pgx.Tx {
 		t.Fatal(err)
 	}
 	return tx
+}
+
+// TestResolveDomainDefaultThroughOperator pins a case the previous queries
+// (resolve_ref_test.go) missed: a domain whose DEFAULT calls owner code
+// through an operator runs it when a row is written without that column.
+// pg_depend records the default's dependency on the operator, not on its
+// function. Without the lookup the tripwire fires; with it the statement
+// is refused and nothing is written.
+func TestResolveDomainDefaultThroughOperator(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, `
+CREATE FUNCTION public.trip_op(a text, b text) RETURNS text LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION 'TRIPWIRE'; END$$;
+CREATE OPERATOR public.### (LEFTARG = text, RIGHTARG = text, FUNCTION = public.trip_op);
+CREATE DOMAIN public.d_opdef AS text DEFAULT ('a' ### 'b');
+CREATE TABLE public.t (id integer, v public.d_opdef);`)
+	conn, err := pgx.Connect(ctx, db.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, sql := range []string{"INSERT INTO t (id) VALUES (1)", "INSERT INTO t VALUES (1, DEFAULT)"} {
+		if _, err := conn.Exec(ctx, sql); err == nil || !strings.Contains(err.Error(), "TRIPWIRE") {
+			t.Fatalf("%s without the lookup: %v, want the tripwire to fire (the fixture is wrong)", sql, err)
+		}
+		v, err := sqlguard.Validate(sql, sqlguard.Options{Mode: access.UserRW, Database: db.Name})
+		if err != nil || v.Lookup == nil {
+			t.Fatalf("%s: %v (lookup %v)", sql, err, v)
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, err := Resolve(ctx, tx, v.Lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = v.Judge(found)
+		if err == nil {
+			_, err = tx.Exec(ctx, sql)
+			t.Errorf("%s: not refused (found %+v); run: %v", sql, found, err)
+		} else if !strings.Contains(err.Error(), "default of domain d_opdef calls public.trip_op(text,text)") {
+			t.Errorf("%s: refused with %q, want it to name the domain's default and its function", sql, err)
+		}
+		tx.Rollback(ctx)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil || n != 0 {
+		t.Errorf("t has %d rows (%v), want none", n, err)
+	}
 }
