@@ -273,9 +273,10 @@ CREATE TABLE public.orders (id serial PRIMARY KEY, account_id integer NOT NULL R
 // one full of it (resolveFixture, where "casts" is refused), with the queries planned on every call
 // (what the executor does while statements are not prepared) and with
 // prepared statements (plans cached on the connection), each with the
-// current queries and their previous definitions (ref). The database's
-// own CPU per call is in pg_stat_statements; docs/benchmarks.md
-// ("Owner-code lookup cost") has both.
+// current queries and their previous definitions (ref). Besides the wall
+// time of a lookup it reports the database's planning and execution time
+// per lookup (dbStats); docs/benchmarks.md ("Owner-code lookup cost") has
+// the figures.
 func BenchmarkResolve(b *testing.B) {
 	ctx := context.Background()
 	plain := pgtest.NewDatabase(b)
@@ -290,6 +291,7 @@ func BenchmarkResolve(b *testing.B) {
 			exec pgx.QueryExecMode
 		}{{"planned", pgx.QueryExecModeExec}, {"prepared", pgx.QueryExecModeCacheStatement}} {
 			tx := resolveTx(b, db.db.URI, mode.exec)
+			stats := newDBStats(b, tx, db.db.Name)
 			for _, c := range resolveBenchCases {
 				v, err := sqlguard.Validate(c.sql, sqlguard.Options{Mode: access.UserRO, Database: db.db.Name, ServerMajor: 13})
 				if err != nil || v.Lookup == nil {
@@ -297,16 +299,73 @@ func BenchmarkResolve(b *testing.B) {
 				}
 				for _, q := range []struct{ name, named, hot string }{{"current", namedCodeSQL, hotCodeSQL}, {"ref", refNamedCodeSQL, refHotCodeSQL}} {
 					b.Run(db.name+"/"+mode.name+"/"+c.name+"/"+q.name, func(b *testing.B) {
+						// Once first: the connection's first use of the catalogs
+						// fills its caches.
+						if _, err := resolve(ctx, tx, v.Lookup, q.named, q.hot); err != nil {
+							b.Fatal(err)
+						}
+						stats.reset(b)
 						for b.Loop() {
 							if _, err := resolve(ctx, tx, v.Lookup, q.named, q.hot); err != nil {
 								b.Fatal(err)
 							}
 						}
+						stats.report(b)
 					})
 				}
 			}
 		}
 	}
+}
+
+// dbStats reads what PostgreSQL spent on a database's statements from
+// pg_stat_statements (which the test cluster preloads), planning included:
+// BenchmarkResolve reports it per lookup as db-plan-µs/op and
+// db-exec-µs/op. Without the extension it reports nothing.
+type dbStats struct {
+	conn *pgx.Conn // to database postgres, where the extension is created
+	db   string
+}
+
+func newDBStats(b *testing.B, tx pgx.Tx, db string) *dbStats {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.URI("postgres"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		b.Logf("no database figures: %v", err)
+		return nil
+	}
+	// Until the transaction ends (superuser only).
+	if _, err := tx.Exec(ctx, "SET pg_stat_statements.track_planning = on"); err != nil {
+		b.Fatal(err)
+	}
+	return &dbStats{conn: conn, db: db}
+}
+
+func (s *dbStats) reset(b *testing.B) {
+	if s == nil {
+		return
+	}
+	if _, err := s.conn.Exec(context.Background(), "SELECT pg_stat_statements_reset()"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (s *dbStats) report(b *testing.B) {
+	if s == nil {
+		return
+	}
+	var plan, exec float64
+	err := s.conn.QueryRow(context.Background(), `SELECT coalesce(sum(s.total_plan_time), 0), coalesce(sum(s.total_exec_time), 0)
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1`, s.db).Scan(&plan, &exec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(plan*1000/float64(b.N), "db-plan-µs/op")
+	b.ReportMetric(exec*1000/float64(b.N), "db-exec-µs/op")
 }
 
 // TestResolveBenchCases runs BenchmarkResolve's lookups once each, so that
