@@ -44,6 +44,52 @@ func BenchmarkRunSmall(b *testing.B) {
 	}
 }
 
+// BenchmarkCall measures the fixed cost of a read-only call (SELECT 1) on
+// each of its paths: with the session reset (DISCARD ALL, a round trip of
+// its own), without it (TxOptions.NoSessionState: BEGIN with the parse,
+// then the execution with ROLLBACK — two round trips), and without it but
+// with a trusted lookup between the parse and the execution (Call.Before,
+// as execute_sql's owner-code judge: three).
+func BenchmarkCall(b *testing.B) {
+	db := pgtest.NewDatabase(b)
+	p := newPool(b, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	kept := readOnly
+	kept.NoSessionState = true
+	lookup := func(tx *Tx) func(context.Context) error {
+		return func(ctx context.Context) error {
+			var n int
+			return tx.Conn().QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_proc WHERE proname = $1", "lower").Scan(&n)
+		}
+	}
+	for _, bc := range []struct {
+		name   string
+		opts   TxOptions
+		before bool
+	}{
+		{"reset", readOnly, false},
+		{"kept", kept, false},
+		{"kept+lookup", kept, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				err := p.Do(ctx, bc.opts, func(ctx context.Context, tx *Tx) error {
+					c := Call{SQL: "SELECT 1", Last: true}
+					if bc.before {
+						c.Before = lookup(tx)
+					}
+					_, err := tx.Query(ctx, c)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkDecode measures decoding alone, on wire values captured once.
 func BenchmarkDecode(b *testing.B) {
 	db := pgtest.NewDatabase(b)

@@ -10,13 +10,18 @@
 //
 // [Pool.Run] acquires a connection (waiting at most PoolOptions.AcquireTimeout,
 // then [ErrPoolExhausted]), and in one round trip begins a transaction (BEGIN
-// READ ONLY for read-only calls) and sets statement_timeout, lock_timeout,
-// idle_in_transaction_session_timeout, search_path, the tenant settings and
-// the role transaction-locally. It then describes the statement (round trip
-// two) and executes it (three), streaming rows into a [Result] under the row
-// and byte caps, and finally commits or rolls back and resets the session
-// with DISCARD ALL (four). The connection goes back to the pool, or is
-// destroyed when it may carry state (see [Pool.Do]).
+// READ ONLY for read-only calls), sets the transaction-local settings that
+// differ from the session's (search_path, the tenant settings, the role, and
+// timeouts other than the pool's, which are the connections' startup
+// parameters), and parses and describes the statement. [Call].Before (the
+// owner-code judge) runs next, in the transaction; then the statement
+// executes, its rows streamed into a [Result] under the row and byte caps;
+// and the transaction ends: COMMIT or ROLLBACK, then DISCARD ALL (a round
+// trip of its own). A read-only call that leaves no session state
+// (TxOptions.NoSessionState) needs no reset: its ROLLBACK goes with the
+// statement's execution, so such a call takes two round trips (three with
+// Before's lookups). The connection goes back to the pool, or is destroyed
+// when it may carry state (see [Pool.Do]).
 //
 // # Guarantees
 //
@@ -41,6 +46,11 @@
 //   - Session state never reaches the next call: DISCARD ALL after every
 //     transaction, and destruction of the connection after cancellations,
 //     caps, protocol errors, [Tx.Discard], [Call].Discard and [Pool.RunBare].
+//     The one exception is a READ ONLY transaction that is rolled back and
+//     whose caller promised no session state (TxOptions.NoSessionState, the
+//     validator's verdict): its ROLLBACK already undoes every setting, role,
+//     LISTEN and cursor it could leave, and READ ONLY refuses temporary
+//     objects and sequence values, so the reset is skipped.
 //
 // # Values
 //

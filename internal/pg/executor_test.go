@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgherd/pgherd/internal/pgtest"
 )
@@ -429,6 +432,101 @@ func TestSessionStateDoesNotLeak(t *testing.T) {
 	}
 }
 
+// A read-only call that promises no session state (TxOptions.NoSessionState,
+// the validator's verdict) skips DISCARD ALL: its rollback must undo every
+// session change it could still make, even the ones the validator would
+// have flagged, and the next call on the connection must see nothing. The
+// changes a rollback does not undo (PREPARE, session advisory locks) are
+// the validator's SessionState, which destroys the connection (Discard);
+// and a transaction that is not READ ONLY is reset whatever it promised.
+func TestNoSessionStateKeepsNothing(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE SEQUENCE s")
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	kept := readOnly
+	kept.NoSessionState = true
+	check := Call{SQL: `SELECT current_setting('work_mem'),
+		(SELECT count(*) FROM pg_prepared_statements),
+		(SELECT count(*) FROM pg_listening_channels()),
+		EXISTS (SELECT FROM pg_class WHERE relnamespace = pg_my_temp_schema()),
+		COALESCE(current_setting('app.leak', true), ''),
+		(SELECT count(*) FROM pg_cursors),
+		(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+		current_user::text = session_user::text,
+		current_setting('statement_timeout'), current_setting('search_path'),
+		current_setting('transaction_read_only'), pg_backend_pid()`}
+	baseline, err := p.Run(ctx, kept, check)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		opts    TxOptions
+		call    Call
+		destroy bool // the connection must be destroyed (Discard)
+	}{
+		// Undone by the rollback alone.
+		{"set_config session", kept, Call{SQL: "SELECT set_config('work_mem', '77MB', false)"}, false},
+		{"set_config of a custom setting", kept, Call{SQL: "SELECT set_config('app.leak', 'x', false)"}, false},
+		{"SET", kept, Call{SQL: "SET work_mem = '77MB'"}, false},
+		{"SET search_path", kept, Call{SQL: "SET search_path = pg_catalog"}, false},
+		{"SET ROLE", kept, Call{SQL: "SET ROLE pg_monitor"}, false},
+		{"SET SESSION AUTHORIZATION", kept, Call{SQL: "SET SESSION AUTHORIZATION pg_monitor"}, false},
+		{"SET statement_timeout", kept, Call{SQL: "SET statement_timeout = '1ms'"}, false},
+		{"SET transaction_read_only", kept, Call{SQL: "SELECT set_config('default_transaction_read_only', 'off', false)"}, false},
+		{"LISTEN", kept, Call{SQL: "LISTEN leak"}, false},
+		{"cursor WITH HOLD", kept, Call{SQL: "DECLARE leak CURSOR WITH HOLD FOR SELECT 1"}, false},
+		{"CREATE TEMP TABLE (refused in READ ONLY)", kept, Call{SQL: "CREATE TEMP TABLE leak (id int)"}, false},
+		{"nextval (refused in READ ONLY)", kept, Call{SQL: "SELECT nextval('s')"}, false},
+		{"a failing statement", kept, Call{SQL: "SELECT set_config('work_mem', '77MB', false), 1/0"}, false},
+		{"tenant settings and role", TxOptions{ReadOnly: true, Rollback: true, NoSessionState: true, Role: "pg_monitor",
+			Settings: []Setting{{"app.leak", "mine"}}}, Call{SQL: "SELECT current_setting('app.leak')"}, false},
+		// Not undone by a rollback: the validator reports them as
+		// SessionState, which destroys the connection.
+		{"PREPARE", kept, Call{SQL: "PREPARE leak AS SELECT 1", Discard: true}, true},
+		{"advisory lock", kept, Call{SQL: "SELECT pg_advisory_lock(42)", Discard: true}, true},
+		// Not READ ONLY: reset as always, whatever the promise.
+		{"read-write rollback", TxOptions{Rollback: true, NoSessionState: true}, Call{SQL: "SELECT nextval('s'), set_config('app.leak', 'x', false)"}, false},
+		{"read-write commit", TxOptions{NoSessionState: true}, Call{SQL: "SELECT nextval('s'), set_config('app.leak', 'x', false)"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := p.Stat()
+			_, _ = p.Run(ctx, tt.opts, tt.call) // refused or not, nothing may stay
+			after := p.Stat()
+			if destroyed := after.Destroyed > before.Destroyed; destroyed != tt.destroy {
+				t.Errorf("connection destroyed: %t, want %t", destroyed, tt.destroy)
+			}
+			res, err := p.Run(ctx, kept, check)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := len(res.Rows[0]) - 1
+			for i, v := range res.Rows[0][:last] {
+				if v != baseline.Rows[0][i] {
+					t.Errorf("%s: column %d of the check = %v, want %v as before", res.Columns[i].Name, i+1, v, baseline.Rows[0][i])
+				}
+			}
+			if !tt.destroy && res.Rows[0][last] != baseline.Rows[0][last] {
+				t.Errorf("the check ran on backend %v, want the same connection (%v)", res.Rows[0][last], baseline.Rows[0][last])
+			}
+			baseline.Rows[0][last] = res.Rows[0][last]
+			// The read-only calls kept their session; the others reset it.
+			wantKept := int64(1)
+			if tt.opts.ReadOnly && !tt.destroy {
+				wantKept = 2
+			}
+			if got := p.Stat().KeptSessions - before.KeptSessions; got != wantKept {
+				t.Errorf("%d sessions kept without reset, want %d", got, wantKept)
+			}
+		})
+	}
+	// lastval after a read-write call with the promise: still reset.
+	_, err = p.Run(ctx, kept, Call{SQL: "SELECT lastval()"})
+	wantSQLState(t, err, "55000")
+}
+
 // Sequence state (lastval) is session state too: the next tenant must not
 // read the value another one drew.
 func TestSequenceStateDoesNotLeak(t *testing.T) {
@@ -576,5 +674,165 @@ func TestDoDiscardAndPanic(t *testing.T) {
 	}
 	if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM pg_class WHERE relname = 't'"); n != 0 {
 		t.Fatal("fn failed but its transaction committed")
+	}
+}
+
+// The round trips of a kept read-only call (TxOptions.NoSessionState):
+// Call.Before runs after the parse and before the execution, in the call's
+// transaction; a statement that fails to parse never reaches it; a
+// statement that ends the transaction is caught even when the ROLLBACK
+// went with it; trusted SQL gets savepoints; and after a failed start
+// nothing runs, not even outside the transaction.
+func TestPipelinedCall(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	pgtest.Exec(t, db.URI, "CREATE TABLE t (n int)")
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	ctx := context.Background()
+	kept := readOnly
+	kept.NoSessionState = true
+
+	t.Run("Before runs between parse and execution", func(t *testing.T) {
+		before := p.Stat().KeptSessions
+		var inTx string
+		var res *Result
+		err := p.Do(ctx, kept, func(ctx context.Context, tx *Tx) error {
+			var err error
+			res, err = tx.Query(ctx, Call{SQL: "SELECT n FROM t", Last: true, Before: func(ctx context.Context) error {
+				return tx.Conn().QueryRow(ctx, "SELECT current_setting('transaction_read_only')").Scan(&inTx)
+			}})
+			return err
+		})
+		if err != nil || res.RowCount != 0 || inTx != "on" {
+			t.Fatalf("call: %v, %+v; Before saw transaction_read_only=%q, want on", err, res, inTx)
+		}
+		if p.Stat().KeptSessions != before+1 {
+			t.Errorf("the session was reset")
+		}
+	})
+	t.Run("Before refuses", func(t *testing.T) {
+		refused := errors.New("refused by Before")
+		err := p.Do(ctx, kept, func(ctx context.Context, tx *Tx) error {
+			_, err := tx.Query(ctx, Call{SQL: "SELECT 1/0", Last: true, Before: func(context.Context) error { return refused }})
+			return err
+		})
+		if !errors.Is(err, refused) {
+			t.Errorf("error %v, want Before's (the statement must not run)", err)
+		}
+	})
+	t.Run("parse error skips Before", func(t *testing.T) {
+		called := false
+		err := p.Do(ctx, kept, func(ctx context.Context, tx *Tx) error {
+			_, err := tx.Query(ctx, Call{SQL: "SELECT nope FROM t", Last: true, Before: func(context.Context) error { called = true; return nil }})
+			return err
+		})
+		wantSQLState(t, err, "42703")
+		if called {
+			t.Error("Before ran for a statement that did not parse")
+		}
+	})
+	t.Run("transaction control", func(t *testing.T) {
+		for _, sql := range []string{"COMMIT", "ROLLBACK"} {
+			_, err := p.Run(ctx, kept, Call{SQL: sql})
+			if err == nil || !strings.Contains(err.Error(), "ended the transaction") {
+				t.Errorf("Run(%q) = %v, want an error saying the statement ended the transaction", sql, err)
+			}
+		}
+	})
+	t.Run("savepoints", func(t *testing.T) {
+		err := p.Do(ctx, TxOptions{}, func(ctx context.Context, tx *Tx) error {
+			q := tx.Conn()
+			if err := q.Commit(ctx); err == nil {
+				return errors.New("Commit of the call's own transaction accepted")
+			}
+			sp, err := q.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := sp.Exec(ctx, "INSERT INTO t VALUES (1)"); err != nil {
+				return err
+			}
+			if err := sp.Rollback(ctx); err != nil {
+				return err
+			}
+			if err := sp.Rollback(ctx); !errors.Is(err, pgx.ErrTxClosed) {
+				return fmt.Errorf("second Rollback: %v, want ErrTxClosed", err)
+			}
+			sp, err = q.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := sp.Exec(ctx, "INSERT INTO t VALUES ($1)", 2); err != nil {
+				return err
+			}
+			return sp.Commit(ctx)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pgtest.QueryValue[int64](t, db.URI, "SELECT coalesce(sum(n), 0) FROM t"); got != 2 {
+			t.Errorf("sum(n) = %d, want 2 (the rolled-back savepoint's row gone, the released one's kept)", got)
+		}
+		pgtest.Exec(t, db.URI, "TRUNCATE t")
+	})
+	t.Run("failed start", func(t *testing.T) {
+		opts := TxOptions{Role: "pg_database_owner_x"}
+		err := p.Do(ctx, opts, func(ctx context.Context, tx *Tx) error {
+			if _, err := tx.Conn().Exec(ctx, "INSERT INTO t VALUES (3)"); err == nil {
+				return errors.New("trusted SQL ran after a failed start")
+			}
+			if _, err := tx.Query(ctx, Call{SQL: "INSERT INTO t VALUES (4)"}); err == nil {
+				return errors.New("a statement ran after a failed start")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := pgtest.QueryValue[int64](t, db.URI, "SELECT count(*) FROM t"); n != 0 {
+			t.Errorf("t has %d rows after a failed start, want 0", n)
+		}
+	})
+}
+
+// The pool's timeouts and search_path are the connections' startup
+// parameters: a call that keeps them sets nothing per transaction, one
+// that overrides them sets them for its transaction only.
+func TestStartupParameters(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	p := newPool(t, db.URI, PoolOptions{MaxConns: 1, SearchPath: "public"})
+	if !p.timeoutsAtStartup || !p.searchPathAtStartup {
+		t.Fatalf("startup parameters not seen at connect: timeouts %t, search_path %t", p.timeoutsAtStartup, p.searchPathAtStartup)
+	}
+	tx := &Tx{p: p, limits: p.limits}
+	if names, _ := tx.settings(TxOptions{PublicOnly: true}); len(names) != 0 {
+		t.Errorf("settings for a call with the pool's limits: %v, want none", names)
+	}
+	tx.limits.StatementTimeout = 5 * time.Second
+	if names, _ := tx.settings(TxOptions{PublicOnly: true, Role: "r"}); !slices.Equal(names, []string{"statement_timeout", "role"}) {
+		t.Errorf("settings with another statement timeout and a role: %v", names)
+	}
+	other := newPool(t, db.URI, PoolOptions{MaxConns: 1})
+	if names, _ := (&Tx{p: other, limits: other.limits}).settings(TxOptions{PublicOnly: true}); !slices.Equal(names, []string{"search_path"}) {
+		t.Errorf("settings on a pool without a startup search_path: %v, want search_path", names)
+	}
+
+	ctx := context.Background()
+	kept := TxOptions{ReadOnly: true, Rollback: true, NoSessionState: true, PublicOnly: true}
+	check := Call{SQL: "SELECT current_setting('statement_timeout'), current_setting('search_path')"}
+	for _, tc := range []struct {
+		opts    TxOptions
+		timeout string
+	}{
+		{kept, "30s"},
+		{TxOptions{ReadOnly: true, Rollback: true, NoSessionState: true, PublicOnly: true, Limits: Limits{StatementTimeout: 5 * time.Second}}, "5s"},
+		{kept, "30s"},
+	} {
+		res, err := p.Run(ctx, tc.opts, check)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.Rows[0]; got[0] != tc.timeout || got[1] != "public" {
+			t.Errorf("statement_timeout, search_path = %v, want [%s public]", got, tc.timeout)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,6 +95,13 @@ type PoolOptions struct {
 	// the caller's resources. Default 5s.
 	CancelGrace time.Duration
 
+	// SearchPath, when set, is every connection's search_path from the
+	// start (a startup parameter, which no database or role default
+	// overrides, and which RESET ALL and DISCARD ALL restore). A pool whose
+	// calls all use TxOptions.PublicOnly sets "public": those calls then
+	// need not set it per transaction.
+	SearchPath string
+
 	// Limits are the defaults for calls ([TxOptions.Limits] overrides them
 	// field by field). The timeouts are also set as connection run-time
 	// parameters, a backstop for statements outside a transaction.
@@ -171,6 +179,15 @@ type Pool struct {
 	grace          time.Duration
 	connectTimeout time.Duration
 	ctl            *control
+	// timeoutsAtStartup: the server applied the timeouts sent as startup
+	// parameters (checked at Connect), so a call whose limits are the
+	// pool's need not set them again (a RESET ALL or DISCARD ALL restores
+	// them, and nothing else a call may leave changes them).
+	timeoutsAtStartup bool
+	// searchPath is PoolOptions.SearchPath; searchPathAtStartup: the
+	// server applied it (checked at Connect).
+	searchPath          string
+	searchPathAtStartup bool
 
 	// closing ends when Close starts: reapers stop watching.
 	closing     context.Context
@@ -189,8 +206,11 @@ type Pool struct {
 	terminated atomic.Int64 // backends terminated after ignoring a cancel
 	retried    atomic.Int64 // calls retried on a fresh connection
 	resets     atomic.Int64 // pool resets after the server ended sessions
-	closed     atomic.Bool
-	closeOnce  sync.Once
+	// keptSessions counts transactions that ended without DISCARD ALL
+	// (read-only, rolled back, no session state: TxOptions.NoSessionState).
+	keptSessions atomic.Int64
+	closed       atomic.Bool
+	closeOnce    sync.Once
 }
 
 // Connect opens the pool for the database called name (an endpoint name,
@@ -291,6 +311,9 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 	cc.RuntimeParams["statement_timeout"] = millis(opts.Limits.StatementTimeout)
 	cc.RuntimeParams["lock_timeout"] = millis(opts.Limits.LockTimeout)
 	cc.RuntimeParams["idle_in_transaction_session_timeout"] = millis(opts.Limits.IdleInTransactionTimeout)
+	if opts.SearchPath != "" {
+		cc.RuntimeParams["search_path"] = opts.SearchPath
+	}
 
 	tracer := opts.Tracer
 	if f, ok := tracer.(interface {
@@ -315,6 +338,7 @@ func connect(ctx context.Context, name, uri string, opts PoolOptions) (*Pool, er
 		tracer:         tracer,
 		grace:          opts.CancelGrace,
 		connectTimeout: cc.ConnectTimeout,
+		searchPath:     opts.SearchPath,
 		ctl:            newControl(cc, name),
 		inUse:          make(map[*pgxpool.Conn]uint32),
 	}
@@ -401,7 +425,19 @@ const loginSQL = `SELECT r.rolname::pg_catalog.text, r.rolsuper, r.rolbypassrls,
 	         AND pg_catalog.pg_has_role(r.oid, pg_catalog.to_regrole(g)::pg_catalog.oid, 'MEMBER'))
 FROM pg_catalog.pg_roles r WHERE r.rolname = pg_catalog."current_user"()`
 
-// check connects once and compares current_database() with want.
+// startupTimeouts are the timeouts every connection gets as startup
+// parameters, in the order checkSQL reads them.
+var startupTimeouts = []string{"statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout"}
+
+// checkSQL reads the database's name, the session's timeouts (in
+// milliseconds, as pg_settings shows them) and its search_path.
+const checkSQL = `SELECT pg_catalog.current_database(),
+	ARRAY(SELECT s.setting FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS n(name, i)
+	      JOIN pg_catalog.pg_settings s ON s.name = n.name ORDER BY n.i),
+	pg_catalog.current_setting('search_path')`
+
+// check connects once, compares current_database() with want, and checks
+// that the server applied the startup parameters.
 func (p *Pool) check(ctx context.Context, want string) error {
 	ctx, cancel := context.WithTimeout(ctx, p.acquireTimeout+p.limits.StatementTimeout)
 	defer cancel()
@@ -410,9 +446,21 @@ func (p *Pool) check(ctx context.Context, want string) error {
 		return fmt.Errorf("database %q: connecting: %w", p.name, err)
 	}
 	defer c.Release()
-	var got string
-	if err := c.QueryRow(ctx, "SELECT pg_catalog.current_database()").Scan(&got); err != nil {
+	var got, searchPath string
+	var timeouts []string
+	if err := c.QueryRow(ctx, checkSQL, startupTimeouts).Scan(&got, &timeouts, &searchPath); err != nil {
 		return fmt.Errorf("database %q: checking the connection: %w", p.name, err)
+	}
+	wantTimeouts := []string{millis(p.limits.StatementTimeout), millis(p.limits.LockTimeout), millis(p.limits.IdleInTransactionTimeout)}
+	p.timeoutsAtStartup = slices.Equal(timeouts, wantTimeouts)
+	p.searchPathAtStartup = p.searchPath != "" && searchPath == p.searchPath
+	if p.searchPath != "" && !p.searchPathAtStartup {
+		p.logger.Warn("the server did not apply the search_path pgherd sent when connecting (a connection pooler in between may drop startup parameters); pgherd sets it in every transaction instead",
+			"got", searchPath, "want", p.searchPath)
+	}
+	if !p.timeoutsAtStartup {
+		p.logger.Warn("the server did not apply the timeouts pgherd sent when connecting (a connection pooler in between may drop startup parameters); pgherd sets them in every transaction instead",
+			"got", timeouts, "want", wantTimeouts)
 	}
 	if want != "" && got != want {
 		return fmt.Errorf("database %q: connected to database %q but the URI names %q; check the URI (a proxy or service file may redirect it)", p.name, got, want)
@@ -556,6 +604,11 @@ type Stats struct {
 	// Resets counts pool resets: every idle connection closed after the
 	// server reported it was shutting sessions down (SQLSTATE 57P01-57P03).
 	Resets int64 `json:"resets"`
+	// KeptSessions counts calls whose connection went back to the pool
+	// without a session reset (DISCARD ALL) because the rollback of their
+	// read-only transaction already undid everything they could change
+	// (see TxOptions.NoSessionState).
+	KeptSessions int64 `json:"kept_sessions"`
 }
 
 // Stat returns the pool's current statistics.
@@ -580,6 +633,7 @@ func (p *Pool) Stat() Stats {
 		Terminated:        p.terminated.Load(),
 		Retried:           p.retried.Load(),
 		Resets:            p.resets.Load(),
+		KeptSessions:      p.keptSessions.Load(),
 	}
 }
 

@@ -43,6 +43,17 @@ type Call struct {
 	// Received, when set, counts the rows kept as they are read, for
 	// progress reports while the statement runs.
 	Received *atomic.Int64
+	// Before, when set, runs in the transaction after the statement was
+	// parsed and described and before it executes: the checks that must
+	// precede running it (the owner-code judge, with trusted SQL through
+	// [Tx.Conn]). Its error is returned as is and the statement does not
+	// run.
+	Before func(ctx context.Context) error
+	// Last says nothing runs in the transaction after this statement. A
+	// read-only transaction that needs no session reset (see
+	// TxOptions.NoSessionState) then sends its ROLLBACK with the
+	// statement's execution, in the same round trip.
+	Last bool
 }
 
 // Query runs one user statement in the transaction, through the extended
@@ -60,6 +71,12 @@ func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 	if tx.done {
 		return nil, errors.New("pg: Tx.Query called after its Do returned")
 	}
+	if tx.startErr != nil {
+		return nil, tx.startErr
+	}
+	if tx.ended {
+		return nil, errors.New("pg: Tx.Query called after the transaction's last statement (Call.Last)")
+	}
 	cancelOnCap := tx.rollbackOnly || (c.ReadOnly && !tx.wrote)
 	if !c.ReadOnly {
 		tx.wrote = true
@@ -69,7 +86,45 @@ func (tx *Tx) Query(ctx context.Context, c Call) (*Result, error) {
 	}
 	first := !tx.queried
 	tx.queried = true
-	res, reason, err := tx.p.query(ctx, tx.conn, c, tx.limits, cancelOnCap)
+	var pre *parsed
+	if !tx.started {
+		// The transaction's first round trip parses the statement too.
+		if err := tx.p.checkLexing(tx.conn.PgConn()); err != nil {
+			tx.markDiscard("lexing settings changed")
+			return nil, err
+		}
+		sd, stmtErr, err := tx.begin(ctx, true, c.SQL)
+		if err != nil {
+			return nil, err
+		}
+		pre = &parsed{sd: sd, err: stmtErr}
+	}
+	if c.Before != nil && (pre == nil || pre.err == nil) {
+		conned := tx.conned
+		tx.conned = false
+		if err := c.Before(ctx); err != nil {
+			return nil, err
+		}
+		if pre != nil && tx.conned {
+			pre.reparse = true // the unnamed statement may hold trusted SQL now
+		}
+		tx.conned = tx.conned || conned
+	}
+	var end string
+	if c.Last && tx.keepable && tx.discard == "" {
+		end = "ROLLBACK"
+	}
+	res, reason, out, err := tx.p.query(ctx, tx.conn, c, tx.limits, cancelOnCap, pre, end)
+	if out.ended {
+		tx.ended = true
+		tx.p.keptSessions.Add(1)
+	}
+	if out.endReason != "" {
+		tx.markDiscard(out.endReason)
+		if err == nil {
+			err = out.endErr
+		}
+	}
 	if reason == reasonStale && first && tx.lone {
 		// The server had ended the session before the statement was
 		// parsed: nothing of the call ran, so Run may run it again.
@@ -108,6 +163,7 @@ const reasonStale = "the server had closed the connection"
 // [Tx.Query]): the path of execute_sql.
 func (p *Pool) Run(ctx context.Context, opts TxOptions, c Call) (*Result, error) {
 	var res *Result
+	c.Last = true
 	err := p.Do(ctx, opts, func(ctx context.Context, tx *Tx) error {
 		tx.lone = true
 		r, err := tx.Query(ctx, c)
@@ -138,7 +194,7 @@ func (p *Pool) RunBare(ctx context.Context, opts TxOptions, c Call) (*Result, er
 	if err != nil {
 		return nil, err
 	}
-	res, reason, err := p.query(ctx, pc.Conn(), c, p.limits, c.ReadOnly)
+	res, reason, _, err := p.query(ctx, pc.Conn(), c, p.limits, c.ReadOnly, nil, "")
 	p.release(ctx, pc, "bare statement", reason == reasonGivenUp, opts.Hold)
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("database %q: %w", p.name, context.Cause(ctx))
@@ -146,24 +202,56 @@ func (p *Pool) RunBare(ctx context.Context, opts TxOptions, c Call) (*Result, er
 	return res, p.explainDeadline(ctx, "while running the statement", err)
 }
 
+// parsed is a statement parsed and described by the transaction's first
+// round trip (Tx.begin).
+type parsed struct {
+	sd  *pgconn.StatementDescription
+	err error // the parse failed (a *pgconn.PgError)
+	// reparse: the unnamed statement was used since (Call.Before), so the
+	// execution sends the text again.
+	reparse bool
+}
+
+// ending is what became of a transaction end sent with the statement.
+type ending struct {
+	ended     bool   // the transaction ended cleanly
+	endReason string // why the connection must be destroyed, from the end
+	endErr    error  // an error to report for the end, when the statement had none
+}
+
 // query runs c on conn and reads its result under the caps, reporting it
-// to the pool's tracer as one round trip. It returns a reason to destroy
-// the connection when one arose.
-func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool) (*Result, string, error) {
+// to the pool's tracer as one round trip. pre, when set, is the statement
+// as the transaction's start already parsed it; end, when set ("ROLLBACK"),
+// is sent right after the statement's execution, in the same round trip.
+// It returns a reason to destroy the connection when one arose.
+func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool, pre *parsed, end string) (*Result, string, ending, error) {
 	if p.tracer == nil {
-		return p.runQuery(ctx, conn, c, lim, cancelOnCap)
+		return p.runQuery(ctx, conn, c, lim, cancelOnCap, pre, end)
 	}
 	ctx = p.tracer.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: c.SQL, Args: c.Args})
-	res, reason, err := p.runQuery(ctx, conn, c, lim, cancelOnCap)
+	res, reason, out, err := p.runQuery(ctx, conn, c, lim, cancelOnCap, pre, end)
 	var tag pgconn.CommandTag
 	if res != nil {
 		tag = pgconn.NewCommandTag(res.Command)
 	}
 	p.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
-	return res, reason, err
+	return res, reason, out, err
 }
 
-func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool) (*Result, string, error) {
+// checkLexing refuses a connection that would lex SQL differently from
+// the validator.
+func (p *Pool) checkLexing(pgc *pgconn.PgConn) error {
+	bad := lexingMismatch(pgc)
+	if bad == "" {
+		return nil
+	}
+	// The validator read the text with the pinned settings; this server
+	// would read it differently.
+	return fmt.Errorf("database %q: %w: the connection reports %s, and pgherd validates SQL as PostgreSQL reads it with %s; the statement was not run, retry",
+		p.name, ErrSettingsChanged, bad, PinnedSettings[strings.SplitN(bad, "=", 2)[0]])
+}
+
+func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool, pre *parsed, end string) (res *Result, reason string, out ending, err error) {
 	pgc := conn.PgConn()
 	start := time.Now()
 	maxRows, maxBytes := c.MaxRows, c.MaxBytes
@@ -189,53 +277,92 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 		defer cancel()
 	}
 
-	if bad := lexingMismatch(pgc); bad != "" {
-		// The validator read the text with the pinned settings; this
-		// server would read it differently.
-		return nil, "lexing settings changed", fmt.Errorf("database %q: %w: the connection reports %s, and pgherd validates SQL as PostgreSQL reads it with %s; the statement was not run, retry",
-			p.name, ErrSettingsChanged, bad, PinnedSettings[strings.SplitN(bad, "=", 2)[0]])
-	}
 	// Parse and describe through the unnamed statement: a string holding
 	// two statements fails here (SQLSTATE 42601), and nothing is kept on
 	// the server.
-	sd, err := pgc.Prepare(ctx, "", c.SQL, nil)
+	var sd *pgconn.StatementDescription
+	if pre != nil {
+		sd, err = pre.sd, pre.err
+	} else {
+		if err := p.checkLexing(pgc); err != nil {
+			return nil, "lexing settings changed", out, err
+		}
+		sd, err = pgc.Prepare(ctx, "", c.SQL, nil)
+	}
 	if err != nil {
 		reason := brokenReason(ctx, pgc, err)
 		if pgc.IsClosed() && ctx.Err() == nil {
 			reason = reasonStale
 		}
-		return nil, reason, p.stmtError(ctx, "preparing the statement", err)
+		return nil, reason, out, p.stmtError(ctx, "preparing the statement", err)
 	}
 	if len(sd.ParamOIDs) != len(c.Args) {
-		return nil, "", paramCountError(len(sd.ParamOIDs), len(c.Args))
+		return nil, "", out, paramCountError(len(sd.ParamOIDs), len(c.Args))
 	}
 
 	cols, infos, formats, looked, err := p.describeColumns(ctx, conn, sd.Fields)
 	if err != nil {
-		return nil, brokenReason(ctx, pgc, nil), err
+		return nil, brokenReason(ctx, pgc, nil), out, err
 	}
 	args, lookedArgs, err := p.convertArgs(ctx, conn, sd.ParamOIDs, c.Args)
 	if err != nil {
-		return nil, brokenReason(ctx, pgc, nil), err
+		return nil, brokenReason(ctx, pgc, nil), out, err
 	}
 	var eqb pgx.ExtendedQueryBuilder
 	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {
-		return nil, "", fmt.Errorf("%w: %v", ErrParams, err)
+		return nil, "", out, fmt.Errorf("%w: %v", ErrParams, err)
 	}
 
+	// A type lookup or trusted SQL (Call.Before) used the unnamed
+	// statement since the describe: send the text again (parse, bind and
+	// execute in one round trip).
+	reparse := looked || lookedArgs || (pre != nil && pre.reparse)
 	var rr *pgconn.ResultReader
-	if looked || lookedArgs {
-		// A type lookup used the unnamed statement since the describe:
-		// send the text again (parse, bind and execute in one round trip).
+	var pl *pgconn.Pipeline
+	if end != "" {
+		// The statement's execution and the transaction's end, in one
+		// round trip: the statement's rows stream in first.
+		pl = pgc.StartPipeline(ctx)
+		defer func() {
+			if pl != nil {
+				_ = pl.Close()
+			}
+		}()
+		if reparse {
+			pl.SendQueryParams(c.SQL, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, formats)
+		} else {
+			pl.SendQueryStatement(sd, eqb.ParamValues, eqb.ParamFormats, formats)
+		}
+		pl.SendPipelineSync()
+		pl.SendQueryParams(end, nil, nil, nil, nil)
+		pl.SendPipelineSync()
+		if err := pl.Flush(); err != nil {
+			return nil, brokenReason(ctx, pgc, err), out, p.stmtError(ctx, "running the statement", err)
+		}
+		r, err := pl.GetResults()
+		if err != nil {
+			out = p.readEnd(pl, pgc)
+			pl = nil
+			return nil, brokenReason(ctx, pgc, err), out, p.stmtError(ctx, "running the statement", err)
+		}
+		var ok bool
+		if rr, ok = r.(*pgconn.ResultReader); !ok {
+			return nil, "protocol error", out, fmt.Errorf("database %q: unexpected %T in the pipeline", p.name, r)
+		}
+	} else if reparse {
 		rr = pgc.ExecParams(ctx, c.SQL, eqb.ParamValues, sd.ParamOIDs, eqb.ParamFormats, formats)
 	} else {
 		rr = pgc.ExecStatement(ctx, sd, eqb.ParamValues, eqb.ParamFormats, formats)
 	}
 	if err := sameTypes(rr.FieldDescriptions(), sd.Fields); err != nil {
 		_, _ = rr.Close()
-		return nil, brokenReason(ctx, pgc, nil), fmt.Errorf("database %q: %w", p.name, err)
+		if pl != nil {
+			out = p.readEnd(pl, pgc)
+			pl = nil
+		}
+		return nil, brokenReason(ctx, pgc, nil), out, fmt.Errorf("database %q: %w", p.name, err)
 	}
-	res := &Result{Columns: cols, Rows: make([][]any, 0, min(maxRows, 64))}
+	res = &Result{Columns: cols, Rows: make([][]any, 0, min(maxRows, 64))}
 	// What the response may spend on rows: the cap less the column list
 	// and the envelope (see size.go), counted as encoded, both copies.
 	budget := maxBytes - responseOverhead - columnsWeight(cols)
@@ -324,7 +451,6 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	}
 	res.RowCount = len(res.Rows)
 
-	var reason string
 	if (res.Truncated || decodeErr != nil) && cancelOnCap {
 		// Stop the statement on the server; then read what is already in
 		// flight, so when this returns the backend no longer runs it.
@@ -336,17 +462,21 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	}
 	tag, err := rr.Close()
 	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	if pl != nil {
+		out = p.readEnd(pl, pgc)
+		pl = nil
+	}
 	if r := brokenReason(ctx, pgc, err); r != "" && (reason == "" || r == reasonGivenUp) {
 		reason = r
 	}
 	if decodeErr != nil {
-		return nil, "a value could not be decoded", decodeErr
+		return nil, "a value could not be decoded", out, decodeErr
 	}
 	if err != nil {
 		if reason == reasonCapCancelled && isQueryCanceled(err) {
-			return res, reason, nil
+			return res, reason, out, nil
 		}
-		return nil, reason, p.stmtError(ctx, "running the statement", err)
+		return nil, reason, out, p.stmtError(ctx, "running the statement", err)
 	}
 	if !res.Truncated || !cancelOnCap {
 		res.Command = tag.String()
@@ -360,7 +490,54 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 			slog.Int("rows", res.RowCount), slog.Bool("truncated", res.Truncated),
 			slog.Float64("elapsed_ms", res.ElapsedMS), slog.String("command", res.Command))
 	}
-	return res, reason, nil
+	return res, reason, out, nil
+}
+
+// readEnd reads what is left of a pipeline that ends the transaction after
+// the statement (the statement's sync, the end, its sync) and closes it.
+func (p *Pool) readEnd(pl *pgconn.Pipeline, pgc *pgconn.PgConn) (out ending) {
+	var endErr error
+	syncs := 0
+	for syncs < 2 {
+		res, err := pl.GetResults()
+		if err != nil {
+			if _, ok := AsError(err); !ok {
+				endErr = err
+				break
+			}
+			if syncs == 1 {
+				endErr = err // the end failed
+			}
+			continue // the statement's error, reported by its reader
+		}
+		switch r := res.(type) {
+		case *pgconn.PipelineSync:
+			syncs++
+			if syncs == 1 && pgc.TxStatus() == 'I' {
+				// The statement itself ended the transaction.
+				out.endReason = "transaction ended inside the transaction function"
+				out.endErr = fmt.Errorf("database %q: the statement ended the transaction; transaction control (COMMIT, ROLLBACK) cannot run inside a call", p.name)
+			}
+		case *pgconn.ResultReader:
+			if _, err := r.Close(); err != nil && syncs == 1 {
+				endErr = err
+			}
+		case nil:
+			syncs = 2
+			endErr = errors.New("the pipeline ended early")
+		}
+	}
+	if err := pl.Close(); err != nil && endErr == nil {
+		endErr = err
+	}
+	if endErr != nil {
+		if out.endReason == "" {
+			out.endReason = "ending the transaction failed"
+		}
+		return out
+	}
+	out.ended = out.endReason == ""
+	return out
 }
 
 // brokenReason says why the connection must not be reused after err, or ""

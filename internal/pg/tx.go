@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -34,6 +35,17 @@ type TxOptions struct {
 	// with current_setting). Names must be custom settings with a prefix,
 	// such as app.tenant_id: a tenant setting cannot change a limit.
 	Settings []Setting
+	// NoSessionState promises that nothing the transaction runs leaves
+	// session state behind that its end does not undo: the validator found
+	// no SessionState in the statement (no SET, PREPARE, LISTEN, DECLARE …
+	// WITH HOLD, temporary objects, set_config(…, false), session advisory
+	// locks or unknown functions), and trusted SQL run through [Tx.Conn]
+	// leaves none. A ReadOnly transaction that ends in ROLLBACK then skips
+	// the session reset (DISCARD ALL): the rollback undoes every setting,
+	// role and LISTEN of the transaction, and a READ ONLY transaction can
+	// draw no sequence value. Any other transaction is reset as always; a
+	// [Call] with Discard still destroys the connection.
+	NoSessionState bool
 	// Limits override the pool's, field by field; zero fields mean the
 	// pool's.
 	Limits Limits
@@ -86,12 +98,16 @@ type Tx struct {
 	p            *Pool
 	pc           *pgxpool.Conn
 	conn         *pgx.Conn
-	tx           pgx.Tx
+	trusted      connTx // what Conn returns
 	limits       Limits
 	rollbackOnly bool
-	wrote        bool   // a statement not marked ReadOnly ran
-	discard      string // why the connection must be destroyed; "" keeps it
-	done         bool
+	// keepable: the transaction is READ ONLY and its caller promised no
+	// session state (TxOptions.NoSessionState), so a rollback needs no
+	// session reset.
+	keepable bool
+	wrote    bool   // a statement not marked ReadOnly ran
+	discard  string // why the connection must be destroyed; "" keeps it
+	done     bool
 	// stale: starting the transaction (or parsing Run's statement) failed
 	// because the server had closed the connection; nothing of the call
 	// ran, so it may run again on a fresh connection.
@@ -104,12 +120,27 @@ type Tx struct {
 	// retry; queried: Query ran at least once.
 	lone, queried bool
 	phase         string // what the call was doing, for deadline errors
+
+	// What starts the transaction (see begin): the BEGIN statement and the
+	// transaction-local settings.
+	beginSQL      string
+	names, values []string
+	// started: BEGIN was sent; ended: the transaction's end went with the
+	// last statement (Query), so Do has nothing left to end.
+	started, ended bool
+	startErr       error // starting failed: nothing else may run
+	// conned: trusted SQL ran through Conn, which may have replaced the
+	// unnamed statement.
+	conned bool
 }
 
 // Conn returns the transaction for trusted internal SQL (catalog queries,
 // hypopg calls): constant SQL text, with every value passed as a
 // parameter. User SQL goes through [Tx.Query].
-func (tx *Tx) Conn() pgx.Tx { return tx.tx }
+//
+// The transaction begins with the first round trip that needs it: through
+// Conn, BEGIN and the settings go first, in a round trip of their own.
+func (tx *Tx) Conn() pgx.Tx { return &tx.trusted }
 
 // Discard marks the connection for destruction once the transaction ends:
 // call it after anything that may leave session state behind (hypopg
@@ -168,7 +199,9 @@ func (p *Pool) Do(ctx context.Context, opts TxOptions, fn func(ctx context.Conte
 			conn:         pc.Conn(),
 			limits:       limits,
 			rollbackOnly: opts.ReadOnly || opts.Rollback,
+			keepable:     opts.ReadOnly && opts.NoSessionState,
 		}
+		tx.trusted.tx = tx
 		err = p.runTx(ctx, tx, opts, fn)
 		if tx.stale && attempt == 0 && ctx.Err() == nil {
 			p.retried.Add(1)
@@ -244,10 +277,11 @@ func (p *Pool) explainDeadline(ctx context.Context, phase string, err error) err
 }
 
 func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, *Tx) error) error {
-	tx.phase = "while starting the transaction"
-	if err := tx.begin(ctx, opts); err != nil {
-		return err
+	tx.beginSQL = "BEGIN"
+	if opts.ReadOnly {
+		tx.beginSQL = "BEGIN READ ONLY"
 	}
+	tx.names, tx.values = tx.settings(opts)
 	tx.phase = "while running the statement"
 	ferr := fn(ctx, tx)
 	if ctx.Err() != nil {
@@ -257,6 +291,10 @@ func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, 
 		if ferr == nil {
 			ferr = fmt.Errorf("database %q: %w", tx.p.name, context.Cause(ctx))
 		}
+		return ferr
+	}
+	if !tx.started || tx.ended {
+		// Nothing ran, or the transaction ended with the last statement.
 		return ferr
 	}
 	if tx.conn.PgConn().TxStatus() == 'I' {
@@ -282,40 +320,124 @@ func (tx *Tx) run(ctx context.Context, opts TxOptions, fn func(context.Context, 
 	return ferr
 }
 
-// begin starts the transaction and applies the settings in one round trip.
-func (tx *Tx) begin(ctx context.Context, opts TxOptions) error {
-	access := pgx.ReadWrite
-	if opts.ReadOnly {
-		access = pgx.ReadOnly
+// start begins the transaction when it has not begun yet (for trusted
+// SQL: see Conn).
+func (tx *Tx) start(ctx context.Context) error {
+	if tx.started {
+		return tx.startErr
 	}
-	names, values := tx.settings(opts)
-	var b pgx.Batch
-	b.BeginTx(pgx.TxOptions{AccessMode: access})
-	b.Queue(configSQL, names, values)
-	br := tx.conn.SendBatch(ctx, &b)
-	tx.tx = br.Tx()
-	err := br.Close()
+	_, _, err := tx.begin(ctx, false, "")
+	return err
+}
+
+// begin starts the transaction — BEGIN [READ ONLY] and the transaction-local
+// settings — and, when parse is set, parses and describes sql on the
+// unnamed statement, all in one round trip. Parsing runs none of the
+// statement's code, so it may go before the checks that must precede its
+// execution (Call.Before). err is a failure to start; stmtErr is sql's
+// own (the transaction is then aborted, and ends with ROLLBACK).
+func (tx *Tx) begin(ctx context.Context, parse bool, sql string) (sd *pgconn.StatementDescription, stmtErr, err error) {
+	tx.started = true
+	defer func() {
+		// Nothing may run after a failed start: it would run outside the
+		// transaction (and outside READ ONLY).
+		tx.startErr = err
+	}()
+	var params [][]byte
+	if len(tx.names) > 0 {
+		params = make([][]byte, 2)
+		for i, a := range [][]string{tx.names, tx.values} {
+			if params[i], err = tx.conn.TypeMap().Encode(pgtype.TextArrayOID, pgtype.BinaryFormatCode, a, nil); err != nil {
+				tx.markDiscard("encoding the settings failed")
+				return nil, nil, fmt.Errorf("database %q: encoding the transaction's settings: %w", tx.p.name, err)
+			}
+		}
+	}
+	phase := tx.phase
+	tx.phase = "while starting the transaction"
+	defer func() { tx.phase = phase }()
+	pgc := tx.conn.PgConn()
+	tctx := ctx
+	if t := tx.p.tracer; t != nil {
+		tctx = t.TraceQueryStart(ctx, tx.conn, pgx.TraceQueryStartData{SQL: tx.beginSQL})
+	}
+	pl := pgc.StartPipeline(ctx)
+	pl.SendQueryParams(tx.beginSQL, nil, nil, nil, nil)
+	if params != nil {
+		pl.SendQueryParams(configSQL, params, configOIDs, configFormats, nil)
+	}
+	if parse {
+		pl.SendPrepare("", sql, nil)
+	}
+	pl.SendPipelineSync()
+	err = pl.Flush()
 	if err == nil {
-		return nil
+		err = readResult(pl) // BEGIN
 	}
-	if tx.conn.PgConn().IsClosed() && ctx.Err() == nil {
+	if err == nil && params != nil {
+		err = readResult(pl) // the settings
+	}
+	if t := tx.p.tracer; t != nil {
+		t.TraceQueryEnd(tctx, tx.conn, pgx.TraceQueryEndData{Err: err})
+	}
+	if err == nil && parse {
+		var res any
+		switch res, stmtErr = pl.GetResults(); r := res.(type) {
+		case *pgconn.StatementDescription:
+			sd = r
+		default:
+			if stmtErr == nil {
+				stmtErr = fmt.Errorf("unexpected %T in answer to the statement's parse", res)
+			}
+		}
+		if _, ok := AsError(stmtErr); stmtErr != nil && !ok {
+			err, stmtErr = stmtErr, nil // the connection broke
+		}
+	}
+	if cerr := pl.Close(); err == nil && cerr != nil {
+		if _, ok := AsError(cerr); !ok || stmtErr == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		return sd, stmtErr, nil
+	}
+	if pgc.IsClosed() && ctx.Err() == nil {
 		// The server had ended the session (a terminated backend, a
 		// restart) or the connection broke: nothing of the call ran.
 		tx.stale = true
 	}
-	if _, ok := AsError(err); ok && !tx.conn.PgConn().IsClosed() && tx.conn.PgConn().TxStatus() != 'I' {
+	if _, ok := AsError(err); ok && !pgc.IsClosed() && pgc.TxStatus() != 'I' {
 		// BEGIN ran and a setting failed (a role the login role is not a
 		// member of): roll back and keep the connection.
 		_ = tx.finish(ctx, false)
+		tx.ended = true
 	} else {
 		tx.markDiscard("starting the transaction failed")
 	}
-	return tx.p.dbError("starting the transaction", err)
+	return nil, nil, tx.p.dbError("starting the transaction", err)
+}
+
+// readResult reads one statement's result from pl and returns its error.
+func readResult(pl *pgconn.Pipeline) error {
+	res, err := pl.GetResults()
+	if err != nil {
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		return fmt.Errorf("unexpected %T in the pipeline", res)
+	}
+	_, err = rr.Close()
+	return err
 }
 
 // finish commits or rolls back, then resets the session with DISCARD ALL
 // (settings, role, prepared statements, cursors, LISTEN, temporary tables,
-// advisory locks, sequence state) in the same round trip.
+// advisory locks, sequence state) in the same round trip — unless the
+// transaction is a read-only one that is rolled back and its caller
+// promised no session state (see TxOptions.NoSessionState): the rollback
+// alone then leaves the session as the call found it.
 func (tx *Tx) finish(ctx context.Context, commit bool) (err error) {
 	// The caller leaving must not interrupt COMMIT (its outcome would be
 	// unknown); the call's deadline still bounds it.
@@ -330,16 +452,25 @@ func (tx *Tx) finish(ctx context.Context, commit bool) (err error) {
 	if commit {
 		endSQL = "COMMIT"
 	}
+	reset := commit || !tx.keepable
+	traced := endSQL
+	if reset {
+		traced += "; DISCARD ALL"
+	} else {
+		tx.p.keptSessions.Add(1)
+	}
 	if t := tx.p.tracer; t != nil {
-		ctx = t.TraceQueryStart(ctx, tx.conn, pgx.TraceQueryStartData{SQL: endSQL + "; DISCARD ALL"})
+		ctx = t.TraceQueryStart(ctx, tx.conn, pgx.TraceQueryStartData{SQL: traced})
 		defer func() { t.TraceQueryEnd(ctx, tx.conn, pgx.TraceQueryEndData{Err: err}) }()
 	}
 	pl := tx.conn.PgConn().StartPipeline(ctx)
 	pl.SendQueryParams(endSQL, nil, nil, nil, nil)
 	pl.SendPipelineSync()
-	// After a sync: DISCARD ALL may not run inside a transaction block.
-	pl.SendQueryParams("DISCARD ALL", nil, nil, nil, nil)
-	pl.SendPipelineSync()
+	if reset {
+		// After a sync: DISCARD ALL may not run inside a transaction block.
+		pl.SendQueryParams("DISCARD ALL", nil, nil, nil, nil)
+		pl.SendPipelineSync()
+	}
 	if err := pl.Flush(); err != nil {
 		tx.markDiscard("ending the transaction failed")
 		return tx.endError(commit, err)
@@ -392,6 +523,13 @@ var errOutcomeUnknown = errors.New("the transaction may or may not have committe
 
 var errCommitRollback = errors.New("commit rolled back")
 
+// configOIDs and configFormats describe configSQL's parameters: two text
+// arrays, in binary.
+var (
+	configOIDs    = []uint32{pgtype.TextArrayOID, pgtype.TextArrayOID}
+	configFormats = []int16{pgtype.BinaryFormatCode}
+)
+
 // configSQL applies every transaction-local setting in one round trip; the
 // set_config calls run in array order.
 const configSQL = `SELECT pg_catalog.set_config(s.name, s.value, true)
@@ -406,10 +544,19 @@ func (tx *Tx) settings(opts TxOptions) (names, values []string) {
 		names = append(names, name)
 		values = append(values, value)
 	}
-	add("statement_timeout", millis(tx.limits.StatementTimeout))
-	add("lock_timeout", millis(tx.limits.LockTimeout))
-	add("idle_in_transaction_session_timeout", millis(tx.limits.IdleInTransactionTimeout))
-	if opts.PublicOnly {
+	// The pool's own timeouts are the session's already (startup
+	// parameters, checked at Connect): only other values are set.
+	pool, startup := tx.p.limits, tx.p.timeoutsAtStartup
+	if !startup || tx.limits.StatementTimeout != pool.StatementTimeout {
+		add("statement_timeout", millis(tx.limits.StatementTimeout))
+	}
+	if !startup || tx.limits.LockTimeout != pool.LockTimeout {
+		add("lock_timeout", millis(tx.limits.LockTimeout))
+	}
+	if !startup || tx.limits.IdleInTransactionTimeout != pool.IdleInTransactionTimeout {
+		add("idle_in_transaction_session_timeout", millis(tx.limits.IdleInTransactionTimeout))
+	}
+	if opts.PublicOnly && !(tx.p.searchPathAtStartup && tx.p.searchPath == "public") {
 		add("search_path", "public")
 	}
 	for _, s := range opts.Settings {

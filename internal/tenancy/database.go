@@ -133,7 +133,18 @@ func PoolOptions(ep *config.Endpoint) pg.PoolOptions {
 		ApplicationName: "pgherd/" + ep.Name,
 		CancelGrace:     ep.Limits.CancelGrace.D(),
 		Limits:          Limits(ep),
+		SearchPath:      searchPath(ep),
 	}
+}
+
+// searchPath is the search_path a pool's connections start with: public in
+// the user modes, whose every call sets it anyway (so no call needs to set
+// it again), the server's default otherwise.
+func searchPath(ep *config.Endpoint) string {
+	if ep.AccessMode.PublicOnly() {
+		return "public"
+	}
+	return ""
 }
 
 // Limits translates an endpoint's limits.

@@ -108,6 +108,9 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 	// EXPLAIN never needs to write; with analyze the statement runs, and is
 	// rolled back whatever the mode.
 	opts.ReadOnly, opts.Rollback = true, true
+	// Hypothetical indexes discard the connection; otherwise the rollback
+	// undoes all the call can change (see pg.TxOptions.NoSessionState).
+	opts.NoSessionState = !verdict.SessionState
 
 	options := "FORMAT JSON, COSTS"
 	if in.Analyze {
@@ -123,24 +126,30 @@ func (d *dbtools) explain(ctx context.Context, req *mcp.CallToolRequest, in Expl
 	stop := runningProgress(ctx, req, nil)
 	defer stop()
 	err = h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
-		// The planner evaluates immutable functions and the statement's
-		// casts: the same owner code as running it.
-		if err := judge(ctx, tx, verdict); err != nil {
-			return err
-		}
-		if len(defs) > 0 {
-			// Hypothetical indexes live in the backend, not the transaction:
-			// the connection is not reused after this call.
-			tx.Discard()
-			used, err := createHypothetical(ctx, tx.Conn(), defs)
-			if err != nil {
+		// Before runs after the statement is parsed (which runs none of
+		// its code) and before it is planned and executed.
+		before := func(ctx context.Context) error {
+			// The planner evaluates immutable functions and the statement's
+			// casts: the same owner code as running it.
+			if err := judge(ctx, tx, verdict); err != nil {
 				return err
 			}
-			out.HypotheticalIdx = used
+			if len(defs) > 0 {
+				// Hypothetical indexes live in the backend, not the
+				// transaction: the connection is not reused after this call.
+				tx.Discard()
+				used, err := createHypothetical(ctx, tx.Conn(), defs)
+				if err != nil {
+					return err
+				}
+				out.HypotheticalIdx = used
+			}
+			return nil
 		}
 		// The statement passed CheckExplain as exactly one statement; the
 		// extended protocol would refuse a second one regardless.
-		res, err := tx.Query(ctx, pg.Call{SQL: "EXPLAIN (" + options + ") " + in.SQL, Args: in.Params, MaxRows: 1, MaxBytes: maxBytes, MaxCellBytes: maxBytes})
+		res, err := tx.Query(ctx, pg.Call{SQL: "EXPLAIN (" + options + ") " + in.SQL, Args: in.Params, MaxRows: 1, MaxBytes: maxBytes, MaxCellBytes: maxBytes,
+			Before: before, Last: true})
 		if err != nil {
 			return err
 		}

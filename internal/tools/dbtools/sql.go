@@ -109,11 +109,17 @@ func (d *dbtools) executeSQL(ctx context.Context, req *mcp.CallToolRequest, in E
 	default:
 		opts := h.Tx
 		opts.Rollback = mode.ReadOnly()
+		// A read-only call that leaves no session state needs no reset
+		// after its rollback (see pg.TxOptions.NoSessionState).
+		opts.NoSessionState = !verdict.SessionState
 		err = h.Pool.Do(ctx, opts, func(ctx context.Context, tx *pg.Tx) error {
-			if err := judge(ctx, tx, verdict); err != nil {
-				return err
-			}
-			r, err := tx.Query(ctx, call)
+			c := call
+			// The owner-code judge runs in the call's transaction after the
+			// statement is parsed (which runs none of its code) and before
+			// it executes; nothing follows the statement.
+			c.Before = func(ctx context.Context) error { return judge(ctx, tx, verdict) }
+			c.Last = true
+			r, err := tx.Query(ctx, c)
 			res = r
 			return err
 		})
