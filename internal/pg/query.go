@@ -226,16 +226,45 @@ type ending struct {
 // It returns a reason to destroy the connection when one arose.
 func (p *Pool) query(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool, pre *parsed, end string) (*Result, string, ending, error) {
 	if p.tracer == nil {
-		return p.runQuery(ctx, conn, c, lim, cancelOnCap, pre, end)
+		return p.runQuery(ctx, conn, c, lim, cancelOnCap, pre, end, nil)
 	}
-	ctx = p.tracer.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: c.SQL, Args: c.Args})
-	res, reason, out, err := p.runQuery(ctx, conn, c, lim, cancelOnCap, pre, end)
+	tr := &stmtTrace{p: p, conn: conn, call: ctx}
+	tr.ctx = p.tracer.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: c.SQL, Args: c.Args})
+	res, reason, out, err := p.runQuery(tr.ctx, conn, c, lim, cancelOnCap, pre, end, tr)
 	var tag pgconn.CommandTag
 	if res != nil {
 		tag = pgconn.NewCommandTag(res.Command)
 	}
-	p.tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
+	tr.end(tag, err)
 	return res, reason, out, err
+}
+
+// stmtTrace is a statement's report to the pool's tracer. When the
+// transaction's end goes with the statement, the statement's report ends
+// once its rows are read, and the end is reported apart, as the next round
+// trip of the call.
+type stmtTrace struct {
+	p         *Pool
+	conn      *pgx.Conn
+	call, ctx context.Context // the call's context; the statement's, traced
+	done      bool
+}
+
+func (tr *stmtTrace) end(tag pgconn.CommandTag, err error) {
+	if tr == nil || tr.done {
+		return
+	}
+	tr.done = true
+	tr.p.tracer.TraceQueryEnd(tr.ctx, tr.conn, pgx.TraceQueryEndData{CommandTag: tag, Err: err})
+}
+
+// readEnd reads the transaction's end sent with the statement, reported to
+// the tracer on its own.
+func (tr *stmtTrace) readEnd(pl *pgconn.Pipeline, pgc *pgconn.PgConn, endSQL string) ending {
+	ctx := tr.p.tracer.TraceQueryStart(tr.call, tr.conn, pgx.TraceQueryStartData{SQL: endSQL})
+	out := tr.p.readEnd(pl, pgc)
+	tr.p.tracer.TraceQueryEnd(ctx, tr.conn, pgx.TraceQueryEndData{CommandTag: pgconn.NewCommandTag(endSQL), Err: out.endErr})
+	return out
 }
 
 // checkLexing refuses a connection that would lex SQL differently from
@@ -251,7 +280,7 @@ func (p *Pool) checkLexing(pgc *pgconn.PgConn) error {
 		p.name, ErrSettingsChanged, bad, PinnedSettings[strings.SplitN(bad, "=", 2)[0]])
 }
 
-func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool, pre *parsed, end string) (res *Result, reason string, out ending, err error) {
+func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits, cancelOnCap bool, pre *parsed, end string, tr *stmtTrace) (res *Result, reason string, out ending, err error) {
 	pgc := conn.PgConn()
 	start := time.Now()
 	maxRows, maxBytes := c.MaxRows, c.MaxBytes
@@ -463,7 +492,12 @@ func (p *Pool) runQuery(ctx context.Context, conn *pgx.Conn, c Call, lim Limits,
 	tag, err := rr.Close()
 	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
 	if pl != nil {
-		out = p.readEnd(pl, pgc)
+		if tr != nil {
+			tr.end(tag, err)
+			out = tr.readEnd(pl, pgc, end)
+		} else {
+			out = p.readEnd(pl, pgc)
+		}
 		pl = nil
 	}
 	if r := brokenReason(ctx, pgc, err); r != "" && (reason == "" || r == reasonGivenUp) {
