@@ -235,7 +235,13 @@ const firstNormalOID = `16384::pg_catalog.oid`
 // makes none), so they are found among those at or above firstNormalOID,
 // which a database without operators of its own has none of; the planner
 // reads them by name instead when there are many.
-const namedCodeSQL = `WITH code AS (
+const namedCodeSQL = `SELECT code.kind, code.name::pg_catalog.text, code.nargs, code.defaults, code.variadic, code.prefix,
+       ARRAY(SELECT CASE WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid THEN 0::pg_catalog.oid ELSE t.oid END
+               FROM ROWS FROM (pg_catalog.unnest(code.args)) WITH ORDINALITY AS a(oid, n)
+              CROSS JOIN LATERAL (SELECT t.oid, t.typnamespace FROM pg_catalog.pg_type t WHERE t.oid = a.oid OFFSET 0) t
+              ORDER BY a.n),
+       code.via, facts.*
+  FROM (
 	SELECT 'function' AS kind, p.proname AS name, p.pronargs::pg_catalog.int4 AS nargs, p.pronargdefaults::pg_catalog.int4 AS defaults,
 	       p.provariadic <> 0::pg_catalog.oid AS variadic, false AS prefix, p.proargtypes::pg_catalog.oid[] AS args, '' AS via, p.oid AS fn
 	  FROM pg_catalog.pg_proc p
@@ -247,14 +253,7 @@ const namedCodeSQL = `WITH code AS (
 	  JOIN pg_catalog.pg_operator x ON x.oid IN (o.oid, o.oprcom, o.oprnegate)
 	 WHERE o.oprname = ANY ((SELECT $3::pg_catalog.name[])::pg_catalog.name[]) AND o.oid >= ` + firstNormalOID + `
 	   AND o.oprnamespace = ANY (` + pathSQL + `)
-)
-SELECT code.kind, code.name::pg_catalog.text, code.nargs, code.defaults, code.variadic, code.prefix,
-       ARRAY(SELECT CASE WHEN t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid THEN 0::pg_catalog.oid ELSE t.oid END
-               FROM ROWS FROM (pg_catalog.unnest(code.args)) WITH ORDINALITY AS a(oid, n)
-              CROSS JOIN LATERAL (SELECT t.oid, t.typnamespace FROM pg_catalog.pg_type t WHERE t.oid = a.oid OFFSET 0) t
-              ORDER BY a.n),
-       code.via, facts.*
-  FROM code
+  ) code
  CROSS JOIN LATERAL (` + codeFacts + `) facts`
 
 // pathSQL is the schemas of the search path but pg_catalog, as an array of
@@ -300,7 +299,14 @@ type hotCode struct {
 // code), so each part is an index range scan that finds nothing in a
 // database without them; domain constraints are read through their
 // contypid index (table constraints have none).
-const hotCodeSQL = `WITH code AS (
+const hotCodeSQL = `SELECT code.kind, code.source, code.target, code.context,
+       code.kind = 'cast' AND EXISTS (SELECT FROM pg_catalog.pg_type t
+                                       WHERE t.oid = code.source AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid),
+       CASE WHEN code.kind = 'cast' THEN 'cast from ' || pg_catalog.format_type(code.source, NULL) || ' to ' || pg_catalog.format_type(code.target, NULL)
+            WHEN code.conname IS NOT NULL THEN 'CHECK constraint ' || pg_catalog.quote_ident(code.conname::pg_catalog.text) || ' of domain ' || code.source::pg_catalog.regtype::pg_catalog.text
+            ELSE 'default of domain ' || code.source::pg_catalog.regtype::pg_catalog.text END,
+       facts.*
+  FROM (
 	SELECT 'cast' AS kind, c.castsource AS source, c.casttarget AS target, c.castcontext::pg_catalog.text AS context,
 	       c.castfunc AS fn, NULL::pg_catalog.name AS conname
 	  FROM pg_catalog.pg_cast c
@@ -323,15 +329,7 @@ const hotCodeSQL = `WITH code AS (
 	  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass::pg_catalog.oid AND d.objid = t.oid
 	   AND d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, 'pg_catalog.pg_operator'::pg_catalog.regclass::pg_catalog.oid)
 	 WHERE t.oid >= ` + firstNormalOID + ` AND t.typtype = 'd' AND t.typdefaultbin IS NOT NULL
-)
-SELECT code.kind, code.source, code.target, code.context,
-       code.kind = 'cast' AND EXISTS (SELECT FROM pg_catalog.pg_type t
-                                       WHERE t.oid = code.source AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace::pg_catalog.oid),
-       CASE WHEN code.kind = 'cast' THEN 'cast from ' || pg_catalog.format_type(code.source, NULL) || ' to ' || pg_catalog.format_type(code.target, NULL)
-            WHEN code.conname IS NOT NULL THEN 'CHECK constraint ' || pg_catalog.quote_ident(code.conname::pg_catalog.text) || ' of domain ' || code.source::pg_catalog.regtype::pg_catalog.text
-            ELSE 'default of domain ' || code.source::pg_catalog.regtype::pg_catalog.text END,
-       facts.*
-  FROM code
+  ) code
  CROSS JOIN LATERAL (` + codeFacts + `) facts`
 
 // play is what the statement's types and relations hold: per type oid, the
