@@ -108,15 +108,20 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string as encoding/json writes it
-// without HTML escaping: quotes and backslashes escaped, control
+// without HTML escaping (see [AppendJSONString]).
+func appendString(b []byte, s string) []byte { return AppendJSONString(b, s, false) }
+
+// AppendJSONString appends s as a JSON string byte for byte as
+// encoding/json writes it: quotes and backslashes escaped, control
 // characters as \n, \r, \t, \b, \f or \u00XX, invalid UTF-8 as \ufffd,
-// U+2028 and U+2029 as \u2028 and \u2029.
-func appendString(b []byte, s string) []byte {
+// U+2028 and U+2029 as \u2028 and \u2029, and with escapeHTML (what
+// json.Marshal does) <, > and & as \u003c, \u003e and \u0026.
+func AppendJSONString(b []byte, s string, escapeHTML bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!escapeHTML || (c != '<' && c != '>' && c != '&')) {
 				i++
 				continue
 			}

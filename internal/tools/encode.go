@@ -5,9 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/pgherd/pgherd/internal/pg"
 )
 
 // EncodeResults is receiving middleware that lets a large tool result
@@ -91,7 +92,7 @@ func (r *encodedResult) MarshalJSON() ([]byte, error) {
 	}
 	out := make([]byte, 0, len(b)+len(tc.Text)+len(tc.Text)/8+len(sc)+len(sc)/16+64)
 	out = append(out, b[:i]...)
-	out = appendHTMLString(out, tc.Text)
+	out = pg.AppendJSONString(out, tc.Text, true)
 	out = append(out, b[i+len(quoted):j]...)
 	out = appendHTMLEscaped(out, sc)
 	out = append(out, b[j+len(structuredMarker):]...)
@@ -99,58 +100,6 @@ func (r *encodedResult) MarshalJSON() ([]byte, error) {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendHTMLString appends s as json.Marshal writes a string: quotes,
-// backslashes and control characters escaped, <, > and & as \u003c, \u003e
-// and \u0026, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendHTMLString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // appendHTMLEscaped appends the JSON text src with <, > and & escaped as
 // json.Marshal escapes them (they can only occur inside strings), and
