@@ -419,18 +419,7 @@ func runIdle(ctx context.Context, f *flags, stdout, stderr io.Writer) int {
 	}
 	rep, err := RunIdle(ctx, IdleOptions{URL: f.opts.URL, Header: f.opts.Header, Sessions: f.opts.Sessions, Stream: f.idleStream,
 		Idle: f.opts.Duration, ServerPID: f.opts.ServerPID, MetricsURL: metrics, HeapProfile: f.heapProfile})
-	if err != nil {
-		fmt.Fprintln(stderr, "pgherd-load:", err)
-		return 1
-	}
-	if f.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-		return 0
-	}
-	printIdle(stdout, rep)
-	return 0
+	return writeReport(stdout, stderr, f.jsonOut, rep, err, printIdle)
 }
 
 func printIdle(w io.Writer, r *IdleReport) {
@@ -478,18 +467,7 @@ func runColdStart(ctx context.Context, f *flags, stdout, stderr io.Writer) int {
 	o := f.opts
 	rep, err := RunColdStart(ctx, ColdOptions{Command: o.Command, Transport: o.Transport, URL: o.URL, Header: o.Header, Protocol: o.Protocol,
 		Runs: f.coldRuns, Tool: o.Tool, Args: o.Args, Method: o.Method})
-	if err != nil {
-		fmt.Fprintln(stderr, "pgherd-load:", err)
-		return 1
-	}
-	if f.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(rep)
-		return 0
-	}
-	printCold(stdout, rep)
-	return 0
+	return writeReport(stdout, stderr, f.jsonOut, rep, err, printCold)
 }
 
 func printCold(w io.Writer, r *ColdReport) {
@@ -511,4 +489,21 @@ func printCold(w io.Writer, r *ColdReport) {
 		line(fmt.Sprintf("run %d", i+1), c)
 	}
 	fmt.Fprintf(w, "stop        median %s from SIGTERM (or stdin closed) to exit\n", ms(r.Stopped))
+}
+
+// writeReport prints a mode's report, as indented JSON with --json, else
+// as text; an error instead is printed to stderr and exits 1.
+func writeReport[R any](stdout, stderr io.Writer, asJSON bool, rep R, err error, text func(io.Writer, R)) int {
+	if err != nil {
+		fmt.Fprintln(stderr, "pgherd-load:", err)
+		return 1
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+		return 0
+	}
+	text(stdout, rep)
+	return 0
 }
